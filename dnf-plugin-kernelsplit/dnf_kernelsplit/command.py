@@ -1,0 +1,97 @@
+"""`dnf kernelsplit check`: does each installed kernel carry the drivers this hardware needs?"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import dnf.cli
+import dnf.exceptions
+
+from . import report
+from .config import Config
+from .host import HostNeeds, host_needs, in_container
+from .kmod import KmodError, ModuleIndex
+from .packages import installed_kernels, kernel_packages, release_packages
+from .policy import KernelVerdict, judge_kernel
+
+logger = logging.getLogger('dnf.plugin')
+
+
+def builtin_modules(root: str, kver: str, host: HostNeeds) -> frozenset[str]:
+    """KVER's built-in modules from its own index, else from the reference index."""
+    if host.index is not None and host.index_kver == kver:
+        return host.index.builtin_modules()
+    try:
+        with ModuleIndex.for_kernel(root, kver) as index:
+            return index.builtin_modules()
+    except KmodError:
+        return host.index.builtin_modules() if host.index is not None else frozenset()
+
+
+def refuse_reason(config: Config, installroot: str) -> str | None:
+    """Why this dnf run must not judge its root against this machine's hardware."""
+    if os.path.realpath(installroot) != '/':
+        if not config.hardware_in_installroot:
+            return ('--installroot %s is not this machine; set hardware_in_installroot=yes '
+                    'in %s to judge its kernels against this machine\'s hardware'
+                    % (installroot, config.source))
+        return None
+    container = in_container()
+    if container:
+        return ('this looks like a container (%s): its kernels are never booted on this '
+                'hardware' % container)
+    return None
+
+
+class KernelsplitCommand(dnf.cli.Command):
+    aliases = ('kernelsplit',)
+    summary = 'check that installed kernels carry the drivers this hardware needs'
+
+    # Set by the plugin's config() hook, which reads the configuration once.
+    plugin_config: Config = Config()
+
+    @staticmethod
+    def set_argparser(parser) -> None:
+        parser.add_argument('subcommand', nargs=1, choices=['check'],
+                            help='check: list each device, the modules it needs and the '
+                                 'package of the kernel that ships them')
+        parser.add_argument('--json', action='store_true',
+                            help='print the report as JSON')
+        parser.add_argument('--all-kernels', action='store_true',
+                            help='check every installed kernel, not only the default boot kernel')
+
+    def configure(self) -> None:
+        demands = self.cli.demands
+        demands.sack_activation = True
+        demands.available_repos = True     # to name packages that are not installed
+        demands.root_user = False
+        # The report is this command's output; dnf's chatter goes to stderr.
+        self.cli.redirect_logger(stdout=logging.WARNING, stderr=logging.INFO)
+        self.cli.redirect_repo_progress()
+
+    def run(self) -> None:
+        {'check': self.check}[self.opts.subcommand[0]]()
+
+    def check(self) -> None:
+        config = self.plugin_config
+        root = self.base.conf.installroot
+        reason = refuse_reason(config, root)
+        if reason:
+            raise dnf.exceptions.Error('kernelsplit: %s' % reason)
+        kernels = installed_kernels(self.base.sack)
+        if not kernels:
+            raise dnf.exceptions.Error('kernelsplit: no kernel is installed in %s' % root)
+        host = host_needs(config, root, [k.kver for k in kernels])
+        targets = kernels if self.opts.all_kernels else kernels[:1]
+        verdicts = []
+        for kernel in targets:
+            release = kernel_packages(kernel.kver,
+                                      release_packages(self.base.sack, kernel.kver, kernel.packages))
+            verdicts.append(judge_kernel(host.needs, release,
+                                         builtin_modules(root, kernel.kver, host),
+                                         default=kernel is kernels[0]))
+        render = report.kernels_json if self.opts.json else report.check_text
+        print(render(verdicts, host.index_kver, host.ignored, host.notes))
+        if verdicts[0].lacking:
+            raise dnf.exceptions.Error()  # exit status 1, the report said why

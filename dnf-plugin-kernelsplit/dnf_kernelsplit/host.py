@@ -1,0 +1,76 @@
+"""What this host needs: its devices and the modules they need, per kmod.
+
+The glue between hardware discovery and module resolution, shared by the
+`check` command and the transaction hook.  The reference index is the running
+kernel's when that kernel is installed in the root, else the newest installed
+kernel's that has an index.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from . import hardware
+from .config import Config
+from .hardware import Device
+from .kmod import KmodError, ModuleIndex
+from .modules import DeviceNeed, device_needs
+
+logger = logging.getLogger('dnf.plugin')
+
+_CONTAINER_MARKERS = ('/run/.containerenv', '/.dockerenv', '/run/systemd/container')
+
+
+def in_container() -> Optional[str]:
+    """Why this looks like a container (its kernel and hardware are the host's), or None."""
+    if os.environ.get('container'):
+        return 'container=%s in the environment' % os.environ['container']
+    for marker in _CONTAINER_MARKERS:
+        if os.path.exists(marker):
+            return '%s exists' % marker
+    return None
+
+
+def running_release() -> str:
+    return os.uname().release
+
+
+def index_candidates(installed: Sequence[str], running: str) -> list[str]:
+    """Kernels to take the module index from, best first: the running one, then newest first."""
+    ordered = [running] if running in installed else []
+    return ordered + [kver for kver in installed if kver != running]
+
+
+def open_index(root: str, candidates: Sequence[str]) -> tuple[Optional[str], Optional[ModuleIndex]]:
+    for kver in candidates:
+        try:
+            return kver, ModuleIndex.for_kernel(root, kver)
+        except KmodError as exc:
+            logger.debug('kernelsplit: no usable module index for %s: %s', kver, exc)
+    return None, None
+
+
+@dataclass(frozen=True)
+class HostNeeds:
+    needs: tuple[DeviceNeed, ...]
+    ignored: tuple[Device, ...]
+    index_kver: Optional[str]
+    index: Optional[ModuleIndex] = field(default=None, compare=False, repr=False)
+    notes: tuple[str, ...] = ()
+
+
+def host_needs(config: Config, root: str, installed: Sequence[str],
+               running: Optional[str] = None) -> HostNeeds:
+    """Devices present (minus ignored ones) and what each needs, per the reference index."""
+    devices = hardware.discover(config.buses)
+    ignored = tuple(d for d in devices if config.ignores(d))
+    kept = tuple(d for d in devices if not config.ignores(d))
+    kver, index = open_index(root, index_candidates(installed, running or running_release()))
+    notes = []
+    if index is None:
+        notes.append('no installed kernel has a module index (run depmod); devices '
+                     'without a bound driver cannot be judged')
+    return HostNeeds(device_needs(kept, index), ignored, kver, index, tuple(notes))

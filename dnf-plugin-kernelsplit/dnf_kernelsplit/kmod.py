@@ -1,0 +1,248 @@
+"""Module resolution: which kernel modules serve a modalias, exactly as kmod says.
+
+The lookups go through libkmod itself (ctypes), the same library and the same
+calls `modprobe -R` makes: kmod_new() on /lib/modules/KVER, kmod_load_resources(),
+kmod_module_new_from_lookup().  Nothing here re-implements alias matching.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+MODULE_DIRS = ('lib/modules', 'usr/lib/modules')
+MODULE_SUFFIXES = ('.ko', '.ko.xz', '.ko.zst', '.ko.gz')
+
+# modprobe.d locations kmod reads by default (libkmod's default_config_paths);
+# inside an installroot the same paths are taken relative to that root.
+_CONFIG_DIRS = ('etc/modprobe.d', 'run/modprobe.d', 'usr/local/lib/modprobe.d',
+                'usr/lib/modprobe.d', 'lib/modprobe.d')
+
+_KMOD_INDEX_MODULES_BUILTIN = 4  # enum kmod_index
+_LOG_CRIT = 2
+_KMOD_PROV_RE = re.compile(r'^kmod\((?P<file>[^()\s]+)\)$')
+
+
+class KmodError(Exception):
+    """libkmod is missing or an index cannot be opened."""
+
+
+def normalize(name: str) -> str:
+    """Module names compare with '-' and '_' as the same character, as kmod does."""
+    return name.replace('-', '_')
+
+
+def module_name_from_path(path: str) -> Optional[str]:
+    """'.../snd-hda-intel.ko.xz' -> 'snd_hda_intel'; None when not a module file."""
+    base = os.path.basename(path)
+    for suffix in MODULE_SUFFIXES:
+        if base.endswith(suffix) and len(base) > len(suffix):
+            return normalize(base[:-len(suffix)])
+    return None
+
+
+def module_name_from_kmod_provide(provide: str) -> Optional[str]:
+    """'kmod(snd-hda-intel.ko)' -> 'snd_hda_intel' (the provide Fedora's kernels carry)."""
+    match = _KMOD_PROV_RE.match(provide.strip())
+    if match is None:
+        return None
+    return module_name_from_path(match.group('file'))
+
+
+def kernel_release_from_path(path: str) -> Optional[str]:
+    """'/lib/modules/6.9.1-1.x86_64/kernel/x.ko' -> '6.9.1-1.x86_64'."""
+    stripped = path.lstrip('/')
+    for prefix in MODULE_DIRS:
+        if stripped.startswith(prefix + '/'):
+            rest = stripped[len(prefix) + 1:]
+            kver, sep, _ = rest.partition('/')
+            if kver and sep:
+                return kver
+    return None
+
+
+def modules_dir(root: str, kver: str) -> str:
+    """Where kmod looks for KVER's modules under ROOT (kmod's MODULE_DIRECTORY)."""
+    return os.path.join(root, 'lib/modules', kver)
+
+
+class _Lib:
+    """The few libkmod entry points we use, typed once."""
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library('kmod') or 'libkmod.so.2'
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError as exc:
+            raise KmodError('libkmod cannot be loaded: %s' % exc) from exc
+        vp, cp, ip = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+        sigs = {
+            'kmod_new': (vp, [cp, ctypes.POINTER(cp)]),
+            'kmod_unref': (vp, [vp]),
+            'kmod_load_resources': (ip, [vp]),
+            'kmod_set_log_priority': (None, [vp, ip]),
+            'kmod_module_new_from_lookup': (ip, [vp, cp, ctypes.POINTER(vp)]),
+            'kmod_module_new_from_name': (ip, [vp, cp, ctypes.POINTER(vp)]),
+            'kmod_module_unref_list': (ip, [vp]),
+            'kmod_module_unref': (vp, [vp]),
+            'kmod_list_next': (vp, [vp, vp]),
+            'kmod_module_get_module': (vp, [vp]),
+            'kmod_module_get_name': (cp, [vp]),
+            'kmod_module_get_path': (cp, [vp]),
+            'kmod_dump_index': (ip, [vp, ip, ip]),
+        }
+        for fname, (restype, argtypes) in sigs.items():
+            func = getattr(lib, fname)
+            func.restype = restype
+            func.argtypes = argtypes
+            setattr(self, fname, func)
+
+
+_LIB: Optional[_Lib] = None
+
+
+def _lib() -> _Lib:
+    global _LIB
+    if _LIB is None:
+        _LIB = _Lib()
+    return _LIB
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """What an index knows of one module name."""
+    name: str
+    builtin: bool
+    path: Optional[str]      # the .ko file, absolute; None for built-ins and unknown names
+
+    @property
+    def known(self) -> bool:
+        return self.builtin or self.path is not None
+
+
+class ModuleIndex:
+    """One kernel's module index (/lib/modules/KVER/modules.*.bin) opened with libkmod."""
+
+    def __init__(self, dirname: str, config_paths: Optional[Sequence[str]] = None) -> None:
+        if not os.path.isfile(os.path.join(dirname, 'modules.dep.bin')) and \
+                not os.path.isfile(os.path.join(dirname, 'modules.dep')):
+            raise KmodError('no module index in %s (depmod has not run)' % dirname)
+        self.dirname = dirname = os.path.abspath(dirname)
+        lib = _lib()
+        if config_paths is None:
+            c_paths = None
+        else:
+            arr = (ctypes.c_char_p * (len(config_paths) + 1))()
+            for i, path in enumerate(config_paths):
+                arr[i] = os.fsencode(path)
+            arr[len(config_paths)] = None
+            c_paths = arr
+        self._ctx = lib.kmod_new(os.fsencode(dirname), c_paths)
+        if not self._ctx:
+            raise KmodError('kmod_new(%s) failed' % dirname)
+        lib.kmod_set_log_priority(self._ctx, _LOG_CRIT)
+        err = lib.kmod_load_resources(self._ctx)
+        if err < 0:
+            lib.kmod_unref(self._ctx)
+            self._ctx = None
+            raise KmodError('cannot load the module index in %s: %s'
+                            % (dirname, os.strerror(-err)))
+        self._info_cache: dict[str, ModuleInfo] = {}
+        self._builtin: Optional[frozenset[str]] = None
+        self._in_tree_prefix = os.path.join(dirname, 'kernel') + '/'
+
+    @classmethod
+    def for_kernel(cls, root: str, kver: str) -> 'ModuleIndex':
+        """KVER's index under ROOT, with ROOT's modprobe.d (kmod's defaults when ROOT is /)."""
+        config = None if os.path.realpath(root) == '/' else \
+            [os.path.join(root, d) for d in _CONFIG_DIRS]
+        return cls(modules_dir(root, kver), config)
+
+    def close(self) -> None:
+        if self._ctx:
+            _lib().kmod_unref(self._ctx)
+            self._ctx = None
+
+    def __enter__(self) -> 'ModuleIndex':
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    def lookup(self, modalias: str) -> tuple[str, ...]:
+        """The module names `modprobe -R MODALIAS` prints, in its order."""
+        lib = _lib()
+        head = ctypes.c_void_p()
+        err = lib.kmod_module_new_from_lookup(self._ctx, modalias.encode(), ctypes.byref(head))
+        if err < 0 or not head:
+            return ()
+        names = []
+        entry = head.value
+        while entry:
+            mod = lib.kmod_module_get_module(entry)
+            names.append(lib.kmod_module_get_name(mod).decode())
+            lib.kmod_module_unref(mod)
+            entry = lib.kmod_list_next(head, entry)
+        lib.kmod_module_unref_list(head)
+        return tuple(names)
+
+    def lookup_many(self, modaliases: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        return {alias: self.lookup(alias) for alias in modaliases}
+
+    def builtin_modules(self) -> frozenset[str]:
+        """Names in this kernel's modules.builtin index, as libkmod dumps it.
+
+        Not kmod_module_get_initstate(): kmod 30 falls back to the running
+        kernel's /sys/module there, which says nothing about this index.
+        """
+        if self._builtin is None:
+            fd = os.memfd_create('kernelsplit-builtin')
+            try:
+                if _lib().kmod_dump_index(self._ctx, _KMOD_INDEX_MODULES_BUILTIN, fd) < 0:
+                    self._builtin = frozenset()
+                else:
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    with os.fdopen(os.dup(fd), 'rb') as dump:
+                        self._builtin = frozenset(
+                            normalize(line.split()[0].decode())
+                            for line in dump if line.strip())
+            finally:
+                os.close(fd)
+        return self._builtin
+
+    def info(self, name: str) -> ModuleInfo:
+        """Whether NAME is built into this kernel, a module file, or unknown to the index."""
+        name = normalize(name)
+        cached = self._info_cache.get(name)
+        if cached is not None:
+            return cached
+        path = None
+        if name in self.builtin_modules():
+            result = ModuleInfo(name=name, builtin=True, path=None)
+        else:
+            lib = _lib()
+            mod = ctypes.c_void_p()
+            if lib.kmod_module_new_from_name(self._ctx, name.encode(), ctypes.byref(mod)) >= 0 \
+                    and mod:
+                raw_path = lib.kmod_module_get_path(mod)
+                if raw_path:
+                    path = os.fsdecode(raw_path)
+                lib.kmod_module_unref(mod)
+            result = ModuleInfo(name=name, builtin=False, path=path)
+        self._info_cache[name] = result
+        return result
+
+    def is_out_of_tree(self, name: str) -> bool:
+        """A module file the kernel's own build did not install (extra/, updates/, ...)."""
+        path = self.info(name).path
+        return path is not None and not path.startswith(self._in_tree_prefix)

@@ -1,0 +1,53 @@
+"""Which kernel modules each device needs, decided on kmod's answers.
+
+- bound to a passthrough stub (vfio-pci, pci-stub, uio_pci_generic): that stub's
+  module only -- a GPU handed to VMs needs vfio_pci, not nouveau;
+- bound to any other driver: that driver's module (its `module` link, else the
+  kmod match named like the driver); when neither names an in-kernel module
+  (an out-of-tree nvidia, say) every in-kernel kmod match, as a safety net;
+- unbound: every in-kernel module kmod would load for the modalias.
+
+Out-of-tree modules (installed outside /lib/modules/KVER/kernel/) are left out:
+no kernel subpackage can ship them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from .hardware import PASSTHROUGH_STUBS, Device
+from .kmod import ModuleIndex, normalize
+
+
+@dataclass(frozen=True)
+class DeviceNeed:
+    device: Device
+    modules: tuple[str, ...]   # normalised names; may include built-ins
+    basis: str                 # passthrough | driver | safety-net | modalias
+
+
+def device_need(device: Device, index: Optional[ModuleIndex]) -> DeviceNeed:
+    def in_kernel(names: Iterable[str]) -> tuple[str, ...]:
+        if index is None:
+            return tuple(names)
+        return tuple(n for n in names if not index.is_out_of_tree(n))
+
+    def kmod_matches() -> tuple[str, ...]:
+        return in_kernel(index.lookup(device.modalias)) if index is not None else ()
+
+    if device.driver is None:
+        return DeviceNeed(device, kmod_matches(), 'modalias')
+    driver = normalize(device.driver)
+    if driver in PASSTHROUGH_STUBS:
+        return DeviceNeed(device, (normalize(device.driver_module or driver),), 'passthrough')
+    if device.driver_module and in_kernel([normalize(device.driver_module)]):
+        return DeviceNeed(device, (normalize(device.driver_module),), 'driver')
+    matches = kmod_matches()
+    if driver in matches:
+        return DeviceNeed(device, (driver,), 'driver')
+    return DeviceNeed(device, matches, 'safety-net')
+
+
+def device_needs(devices: Iterable[Device], index: Optional[ModuleIndex]) -> tuple[DeviceNeed, ...]:
+    return tuple(device_need(device, index) for device in devices)

@@ -1,0 +1,48 @@
+#!/usr/bin/python3
+"""Finish an umockdev testbed, then exec a command in it.
+
+    umockdev-run -d HOST.umockdev -- testbed_exec.py HOST.drivers -- COMMAND...
+
+A .umockdev file records devices, whose `driver` links point at
+/sys/bus/BUS/drivers/DRIVER; it cannot record the driver directories
+themselves.  This adds them with the `module` link the kernel makes for a
+driver (../../../../module/MODULE), as read from HOST.drivers, so libudev and
+the code under test see the same layout as on a real machine.  Lines:
+`BUS/DRIVER MODULE`; MODULE `-` makes a driver without a module link.
+"""
+
+import os
+import sys
+
+
+def finish(testbed: str, drivers_file: str) -> None:
+    sysfs = os.path.join(testbed, 'sys')
+    with open(drivers_file, encoding='utf-8') as handle:
+        for line in handle:
+            line = line.split('#', 1)[0].strip()
+            if not line:
+                continue
+            bus_driver, module = line.split()
+            bus, driver = bus_driver.split('/', 1)
+            driver_dir = os.path.join(sysfs, 'bus', bus, 'drivers', driver)
+            os.makedirs(driver_dir, exist_ok=True)
+            if module != '-':
+                os.makedirs(os.path.join(sysfs, 'module', module), exist_ok=True)
+                link = os.path.join(driver_dir, 'module')
+                if not os.path.lexists(link):
+                    os.symlink('../../../../module/%s' % module, link)
+
+
+def main(argv: list[str]) -> None:
+    testbed = os.environ.get('UMOCKDEV_DIR')
+    if not testbed or '--' not in argv:
+        sys.exit('usage: umockdev-run -d F -- testbed_exec.py DRIVERS -- COMMAND...')
+    split = argv.index('--')
+    for drivers_file in argv[1:split]:
+        finish(testbed, drivers_file)
+    command = argv[split + 1:]
+    os.execvp(command[0], command)
+
+
+if __name__ == '__main__':
+    main(sys.argv)
