@@ -7,8 +7,10 @@ kmod_module_new_from_lookup().  Nothing here re-implements alias matching.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import locale
 import os
 import re
 from dataclasses import dataclass
@@ -105,6 +107,48 @@ class _Lib:
 _LIB: Optional[_Lib] = None
 
 
+class _CLocale:
+    """The calling thread in the C locale while libkmod matches aliases.
+
+    kmod's own tools never call setlocale(), so modprobe matches with glibc's
+    byte-wise fnmatch().  Python sets LC_CTYPE from the environment, and under
+    a UTF-8 locale fnmatch() converts every pattern to wide characters first,
+    which makes the same lookups two to three times slower.  uselocale() is
+    per thread, so dnf's own locale is untouched.
+    """
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(None)
+        self._newlocale = libc.newlocale
+        self._newlocale.restype = ctypes.c_void_p
+        self._newlocale.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p]
+        self._uselocale = libc.uselocale
+        self._uselocale.restype = ctypes.c_void_p
+        self._uselocale.argtypes = [ctypes.c_void_p]
+        self._c = self._newlocale(1 << locale.LC_CTYPE, b'C', None)
+
+    @contextlib.contextmanager
+    def active(self):
+        if not self._c:
+            yield
+            return
+        previous = self._uselocale(self._c)
+        try:
+            yield
+        finally:
+            self._uselocale(previous)
+
+
+_C_LOCALE: Optional[_CLocale] = None
+
+
+def _c_locale() -> _CLocale:
+    global _C_LOCALE
+    if _C_LOCALE is None:
+        _C_LOCALE = _CLocale()
+    return _C_LOCALE
+
+
 def _lib() -> _Lib:
     global _LIB
     if _LIB is None:
@@ -152,6 +196,8 @@ class ModuleIndex:
             raise KmodError('cannot load the module index in %s: %s'
                             % (dirname, os.strerror(-err)))
         self._info_cache: dict[str, ModuleInfo] = {}
+        self._out = ctypes.c_void_p()              # kmod_module_new_from_lookup()'s list
+        self._out_ref = ctypes.byref(self._out)
         self._builtin: Optional[frozenset[str]] = None
         self._in_tree_prefix = os.path.join(dirname, 'kernel') + '/'
 
@@ -179,12 +225,11 @@ class ModuleIndex:
         except Exception:  # interpreter shutdown
             pass
 
-    def lookup(self, modalias: str) -> tuple[str, ...]:
-        """The module names `modprobe -R MODALIAS` prints, in its order."""
+    def _lookup(self, modalias: str) -> tuple[str, ...]:
         lib = _lib()
-        head = ctypes.c_void_p()
-        err = lib.kmod_module_new_from_lookup(self._ctx, modalias.encode(), ctypes.byref(head))
-        if err < 0 or not head:
+        head = self._out
+        err = lib.kmod_module_new_from_lookup(self._ctx, modalias.encode(), self._out_ref)
+        if err < 0 or not head.value:
             return ()
         names = []
         entry = head.value
@@ -192,12 +237,20 @@ class ModuleIndex:
             mod = lib.kmod_module_get_module(entry)
             names.append(lib.kmod_module_get_name(mod).decode())
             lib.kmod_module_unref(mod)
-            entry = lib.kmod_list_next(head, entry)
-        lib.kmod_module_unref_list(head)
+            entry = lib.kmod_list_next(head.value, entry)
+        lib.kmod_module_unref_list(head.value)
+        head.value = None
         return tuple(names)
 
+    def lookup(self, modalias: str) -> tuple[str, ...]:
+        """The module names `modprobe -R MODALIAS` prints, in its order."""
+        with _c_locale().active():
+            return self._lookup(modalias)
+
     def lookup_many(self, modaliases: Iterable[str]) -> dict[str, tuple[str, ...]]:
-        return {alias: self.lookup(alias) for alias in modaliases}
+        """lookup() for each distinct alias, in one stretch of the C locale."""
+        with _c_locale().active():
+            return {alias: self._lookup(alias) for alias in dict.fromkeys(modaliases)}
 
     def builtin_modules(self) -> frozenset[str]:
         """Names in this kernel's modules.builtin index, as libkmod dumps it.

@@ -27,14 +27,18 @@ class DeviceNeed:
     basis: str                 # passthrough | driver | safety-net | modalias
 
 
-def device_need(device: Device, index: Optional[ModuleIndex]) -> DeviceNeed:
+def device_need(device: Device, index: Optional[ModuleIndex],
+                matches: Optional[tuple[str, ...]] = None) -> DeviceNeed:
+    """What DEVICE needs; MATCHES: kmod's answer for its modalias, when already looked up."""
     def in_kernel(names: Iterable[str]) -> tuple[str, ...]:
         if index is None:
             return tuple(names)
         return tuple(n for n in names if not index.is_out_of_tree(n))
 
     def kmod_matches() -> tuple[str, ...]:
-        return in_kernel(index.lookup(device.modalias)) if index is not None else ()
+        if index is None:
+            return ()
+        return in_kernel(matches if matches is not None else index.lookup(device.modalias))
 
     if device.driver is None:
         return DeviceNeed(device, kmod_matches(), 'modalias')
@@ -43,11 +47,13 @@ def device_need(device: Device, index: Optional[ModuleIndex]) -> DeviceNeed:
         return DeviceNeed(device, (normalize(device.driver_module or driver),), 'passthrough')
     if device.driver_module and in_kernel([normalize(device.driver_module)]):
         return DeviceNeed(device, (normalize(device.driver_module),), 'driver')
-    matches = kmod_matches()
-    if driver in matches:
+    found = kmod_matches()
+    if driver in found:
         return DeviceNeed(device, (driver,), 'driver')
-    return DeviceNeed(device, matches, 'safety-net')
+    return DeviceNeed(device, found, 'safety-net')
 
 
 def device_needs(devices: Iterable[Device], index: Optional[ModuleIndex]) -> tuple[DeviceNeed, ...]:
-    return tuple(device_need(device, index) for device in devices)
+    devices = tuple(devices)
+    lookups = index.lookup_many(d.modalias for d in devices) if index is not None else {}
+    return tuple(device_need(d, index, lookups.get(d.modalias)) for d in devices)
