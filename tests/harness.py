@@ -149,3 +149,19 @@ class Installroot:
 
     def check(self, *args: str, host: Host, **kw) -> Result:
         return self.dnf('kernelsplit', 'check', *args, host=host, **kw)
+
+
+def dnf_base(installroot: Installroot, load_available: bool = True):
+    """A dnf.Base (the Python API, in this process) on INSTALLROOT, its sack filled."""
+    import dnf
+    import rpm
+    rpm.addMacro('_dbpath', DBPATH)      # what .rpmmacros says for the CLI runs
+    base = dnf.Base()
+    base.conf.read(str(installroot.conf))
+    base.conf.installroot = str(installroot.root)
+    base.conf.releasever = '1'
+    base.conf.cachedir = str(installroot.base / 'cache')
+    base.conf.substitutions['releasever'] = '1'
+    base.read_all_repos()
+    base.fill_sack(load_system_repo=True, load_available_repos=load_available)
+    return base

@@ -340,7 +340,7 @@ def _stage(rel: KernelRelease, staging: Path, workdir: Path) -> None:
                                        rel.uname_r.encode() + b'\n')
     _builtin_files(kver_dir)
     (kver_dir / 'modules.order').write_text(
-        ''.join('%s\n' % rel.module(name).file.split('.ko')[0] + '.ko' for name in names))
+        ''.join('%s.ko\n' % rel.module(name).file.split('.ko')[0] for name in names))
 
 
 def _fingerprint(payload: object) -> str:

@@ -83,6 +83,9 @@ class KernelsplitCommand(dnf.cli.Command):
         if not kernels:
             raise dnf.exceptions.Error('kernelsplit: no kernel is installed in %s' % root)
         host = host_needs(config, root, [k.kver for k in kernels])
+        if host.hardware_problem:
+            raise dnf.exceptions.Error('kernelsplit: cannot list this machine\'s devices: %s'
+                                       % host.hardware_problem)
         targets = kernels if self.opts.all_kernels else kernels[:1]
         verdicts = []
         for kernel in targets:

@@ -134,21 +134,22 @@ def devices_from_udev(udev_devices: Iterable[Any],
     return tuple(sorted(found, key=lambda d: d.sys_path))
 
 
-def discover(buses: Optional[frozenset[str]] = None) -> tuple[Device, ...]:
-    """Every device with a modalias on this machine; () when that cannot be known."""
+@dataclass(frozen=True)
+class Discovery:
+    devices: tuple[Device, ...]
+    problem: Optional[str] = None      # why the hardware could not be listed at all
+
+
+def discover(buses: Optional[frozenset[str]] = None) -> Discovery:
+    """Every device with a modalias on this machine, or why that cannot be known."""
     try:
         import pyudev
     except ImportError as exc:
-        logger.warning('kernelsplit: pyudev is not available (%s); hardware is not checked', exc)
-        return ()
+        return Discovery((), 'pyudev is not available (%s)' % exc)
     if not os.path.isdir('/sys/bus'):
-        logger.warning('kernelsplit: /sys is not mounted; hardware is not checked')
-        return ()
+        return Discovery((), '/sys is not mounted')
     try:
-        context = pyudev.Context()
-        enumeration = list(context.list_devices())
+        enumeration = list(pyudev.Context().list_devices())
     except Exception as exc:
-        logger.warning('kernelsplit: cannot list devices through udev (%s); '
-                       'hardware is not checked', exc)
-        return ()
-    return devices_from_udev(enumeration, buses)
+        return Discovery((), 'udev cannot list devices (%s)' % exc)
+    return Discovery(devices_from_udev(enumeration, buses))

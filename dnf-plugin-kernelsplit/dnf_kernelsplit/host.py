@@ -60,17 +60,19 @@ class HostNeeds:
     index_kver: Optional[str]
     index: Optional[ModuleIndex] = field(default=None, compare=False, repr=False)
     notes: tuple[str, ...] = ()
+    hardware_problem: Optional[str] = None   # the devices could not be listed at all
 
 
 def host_needs(config: Config, root: str, installed: Sequence[str],
                running: Optional[str] = None) -> HostNeeds:
     """Devices present (minus ignored ones) and what each needs, per the reference index."""
-    devices = hardware.discover(config.buses)
-    ignored = tuple(d for d in devices if config.ignores(d))
-    kept = tuple(d for d in devices if not config.ignores(d))
+    discovery = hardware.discover(config.buses)
+    ignored = tuple(d for d in discovery.devices if config.ignores(d))
+    kept = tuple(d for d in discovery.devices if not config.ignores(d))
     kver, index = open_index(root, index_candidates(installed, running or running_release()))
     notes = []
     if index is None:
         notes.append('no installed kernel has a module index (run depmod); devices '
                      'without a bound driver cannot be judged')
-    return HostNeeds(device_needs(kept, index), ignored, kver, index, tuple(notes))
+    return HostNeeds(device_needs(kept, index), ignored, kver, index, tuple(notes),
+                     discovery.problem)

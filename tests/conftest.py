@@ -1,0 +1,66 @@
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(TESTS.parent / 'dnf-plugin-kernelsplit'))
+
+import kernelrepo  # noqa: E402
+from harness import Installroot  # noqa: E402
+
+# Named repositories the tests install from; each is built once per session.
+REPO_SETS = {
+    # the kernel-drivers split at two versions, with kmod() provides
+    'split': lambda: [kernelrepo.split_release('6.8.0', '1'),
+                      kernelrepo.split_release('6.9.1', '1')],
+    # the same split carrying neither kmod() nor *-uname-r provides: file lists only
+    'split-filelists': lambda: [kernelrepo.split_release('6.9.1', '1', kmod_provides=False,
+                                                         uname_r_provides=False)],
+    # Fedora's names: kernel-core / kernel-modules-core / kernel-modules / -extra
+    'fedora': lambda: [kernelrepo.split_release('6.9.1', '200.fc40', naming='fedora')],
+}
+
+
+class Repos:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.built: dict[str, Path] = {}
+
+    def __getitem__(self, name: str) -> Path:
+        if name not in self.built:
+            self.built[name] = kernelrepo.build_repo(REPO_SETS[name](), self.base / name)
+        return self.built[name]
+
+
+@pytest.fixture(scope='session')
+def repos(tmp_path_factory) -> Repos:
+    base = Path(tempfile.mkdtemp(prefix='kernelsplit-repos-', dir='/var/tmp'))
+    os.chmod(base, 0o755)   # readable by the non-root check test
+    return Repos(base)
+
+
+@pytest.fixture
+def make_root(tmp_path, repos):
+    """make_root('split', plugin_conf={...}) -> an Installroot with those repos enabled."""
+    def make(*names: str, plugin_conf=None, base: Path = None, dnf_conf=None) -> Installroot:
+        where = base or tmp_path / ('root%d' % len(list(tmp_path.iterdir())))
+        return Installroot(where, {name: repos[name] for name in names},
+                           plugin_conf=plugin_conf, dnf_conf=dnf_conf)
+    return make
+
+
+@pytest.fixture(scope='session')
+def full_index_root(tmp_path_factory):
+    """Every fixture module installed (monolithic kernel) with depmod run: a real index."""
+    rel = kernelrepo.monolithic_release('6.9.1', '1')
+    rpms = kernelrepo.build_release(rel)
+    root = tmp_path_factory.mktemp('index-root')
+    subprocess.run(['rpm', '--root', str(root), '--dbpath', '/var/lib/rpm', '-i', '--nodeps',
+                    '--ignorearch'] + [str(p) for p in rpms.glob('*.rpm')], check=True)
+    subprocess.run(['depmod', '-b', str(root), rel.uname_r], check=True)
+    return root, rel.uname_r

@@ -1,0 +1,105 @@
+"""Module -> package lookup from real repo metadata and rpmdb, through the dnf Python API."""
+
+import pytest
+
+import kernelrepo
+from dnf_kernelsplit.packages import (installed_kernels, kernel_packages, package_kernel_releases,
+                                      release_packages)
+from harness import dnf_base
+
+
+def release_map(base, kver):
+    seeds = base.sack.query().filter(file__glob='/lib/modules/%s/*' % kver)
+    return kernel_packages(kver, release_packages(base.sack, kver, seeds))
+
+
+def modules_by_package(release):
+    out = {}
+    for module, refs in release.modules.items():
+        for ref in refs:
+            out.setdefault(ref.name, set()).add(module)
+    return out
+
+
+EXPECTED_DRIVERS_SPLIT = {
+    'kernel-core': set(kernelrepo.GROUPS['core']),
+    'kernel-drivers': set(kernelrepo.GROUPS['drivers']),
+    'kernel-drivers-sriov': set(kernelrepo.GROUPS['sriov']),
+    'kernel-drivers-gpu': set(kernelrepo.GROUPS['gpu']),
+    'kernel-drivers-passthrough': set(kernelrepo.GROUPS['passthrough']),
+}
+
+
+@pytest.mark.parametrize('repo, kver, expected', [
+    ('split', '6.9.1-1.x86_64', EXPECTED_DRIVERS_SPLIT),
+    ('split-filelists', '6.9.1-1.x86_64', EXPECTED_DRIVERS_SPLIT),
+    ('fedora', '6.9.1-200.fc40.x86_64', {
+        'kernel-modules-core': set(kernelrepo.GROUPS['core']),
+        'kernel-modules': set(kernelrepo.GROUPS['drivers']),
+        'kernel-modules-extra': set(kernelrepo.GROUPS['sriov'] + kernelrepo.GROUPS['gpu']
+                                    + kernelrepo.GROUPS['passthrough']),
+    }),
+])
+def test_module_to_package_map(make_root, repo, kver, expected):
+    root = make_root(repo)
+    base = dnf_base(root)
+    try:
+        release = release_map(base, kver)
+        assert modules_by_package(release) == expected
+        assert [p.nevra for p in release.providers('snd_hda_intel')] == \
+            [next(n for n in expected if 'snd_hda_intel' in expected[n]) + '-' + kver]
+        assert not release.installed
+    finally:
+        base.close()
+
+
+def test_provides_and_file_lists_give_the_same_answer(make_root):
+    answers = []
+    for repo in ('split', 'split-filelists'):
+        base = dnf_base(make_root(repo))
+        try:
+            answers.append(release_map(base, '6.9.1-1.x86_64').modules)
+        finally:
+            base.close()
+    assert answers[0] == answers[1]
+
+
+def test_installed_kernels_newest_first_and_installed_flags(make_root):
+    root = make_root('split')
+    root.install('kernel-6.8.0-1.x86_64', 'kernel-core-6.9.1-1.x86_64')
+    base = dnf_base(root)
+    try:
+        kernels = installed_kernels(base.sack)
+        assert [k.kver for k in kernels] == ['6.9.1-1.x86_64', '6.8.0-1.x86_64']
+        assert {p.name for p in kernels[1].packages} == {'kernel-core', 'kernel-drivers'}
+        release = kernel_packages(kernels[0].kver, release_packages(
+            base.sack, kernels[0].kver, kernels[0].packages))
+        installed = {p.name for p in release.packages if p.installed}
+        assert installed == {'kernel-core'}
+        assert {p.name for p in release.packages} == set(EXPECTED_DRIVERS_SPLIT)
+    finally:
+        base.close()
+
+
+def test_version_order_is_rpm_order_not_string_order(tmp_path, make_root):
+    repo = kernelrepo.build_repo([kernelrepo.split_release('6.9.1', '1'),
+                                  kernelrepo.split_release('6.10.0', '1')], tmp_path / 'repo')
+    from harness import Installroot
+    root = Installroot(tmp_path / 'ir', {'r': repo})
+    root.install('kernel-core-6.9.1-1.x86_64', 'kernel-core-6.10.0-1.x86_64')
+    base = dnf_base(root)
+    try:
+        assert [k.kver for k in installed_kernels(base.sack)] == ['6.10.0-1.x86_64',
+                                                                  '6.9.1-1.x86_64']
+    finally:
+        base.close()
+
+
+def test_kernel_release_recognised_without_names(make_root):
+    base = dnf_base(make_root('split-filelists'))
+    try:
+        for pkg in base.sack.query().available():
+            kvers = package_kernel_releases(pkg)
+            assert kvers == (set() if pkg.name == 'kernel' else {'6.9.1-1.x86_64'}), pkg
+    finally:
+        base.close()
