@@ -23,6 +23,8 @@ HOSTS = ROOT / 'tests' / 'hosts'
 TESTBED_EXEC = ROOT / 'tests' / 'testbed_exec.py'
 PYTHON = '/usr/bin/python3'
 DBPATH = '/var/lib/rpm'
+# dnf 4's own script: on Fedora 41+ /usr/bin/dnf is dnf5, which loads no Python plugins.
+DNF = '/usr/bin/dnf-3'
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ class Installroot:
         return env
 
     def dnf_command(self, *args: str, plugin: bool = True) -> list[str]:
-        command = [PYTHON, '/usr/bin/dnf', '-c', str(self.conf), '--installroot', str(self.root),
+        command = [PYTHON, DNF, '-c', str(self.conf), '--installroot', str(self.root),
                    '--releasever', '1', '--setopt=pluginpath=%s' % PLUGIN_DIR]
         if not plugin:
             command.append('--disableplugin=kernelsplit')

@@ -1,0 +1,51 @@
+# kernelsplit: every target installs what it needs first (Debian 12 or Fedora).
+
+PYTHON  := /usr/bin/python3
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+VERSION := $(shell sed -n 's/^Version: *//p' kernelsplit.spec)
+BUILD   := $(CURDIR)/build
+
+DEBIAN_PACKAGES := dnf python3-dnf rpm createrepo-c umockdev python3-pyudev kmod libkmod2 \
+	libkmod-dev python3-pytest python3-systemd gcc libc6-dev binutils xz-utils zstd \
+	util-linux make apt
+FEDORA_PACKAGES := python3-dnf rpm-build createrepo_c umockdev python3-pyudev kmod kmod-libs \
+	kmod-devel python3-pytest python3-systemd gcc binutils xz zstd util-linux make
+
+.PHONY: deps test demo bench rpm clean
+
+deps:
+	@if command -v apt-get >/dev/null 2>&1; then \
+	    missing=$$(for p in $(DEBIAN_PACKAGES); do \
+	        dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	    if [ -n "$$missing" ]; then \
+	        echo "installing: $$missing"; \
+	        $(SUDO) apt-get update -q && \
+	        DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	    fi; \
+	elif command -v dnf >/dev/null 2>&1; then \
+	    missing=$$(for p in $(FEDORA_PACKAGES); do rpm -q $$p >/dev/null 2>&1 || echo $$p; done); \
+	    if [ -n "$$missing" ]; then $(SUDO) dnf install -y $$missing; fi; \
+	else \
+	    echo "neither apt-get nor dnf: install $(DEBIAN_PACKAGES) by hand" >&2; exit 1; \
+	fi
+
+test: deps
+	$(PYTHON) -m pytest -q tests
+
+demo: deps
+	$(PYTHON) demo/demo.py
+
+bench: deps
+	$(PYTHON) bench/resolve.py --json $(BUILD)/bench-resolve.json
+
+rpm: deps
+	rm -rf $(BUILD)/rpmbuild && mkdir -p $(BUILD)/rpmbuild/SOURCES
+	tar -czf $(BUILD)/rpmbuild/SOURCES/dnf-plugin-kernelsplit-$(VERSION).tar.gz \
+	    --transform 's,^,dnf-plugin-kernelsplit-$(VERSION)/,' \
+	    README.md kernelsplit.spec dnf-plugin-kernelsplit/kernelsplit.py \
+	    dnf-plugin-kernelsplit/dnf_kernelsplit/*.py etc/dnf/plugins/kernelsplit.conf
+	rpmbuild -bb --define '_topdir $(BUILD)/rpmbuild' kernelsplit.spec
+	@ls $(BUILD)/rpmbuild/RPMS/noarch/*.rpm
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,55 @@
+"""`make rpm` builds a noarch RPM whose installed copy of the plugin works."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import ROOT, Host, Installroot, run
+
+
+@pytest.fixture(scope='module')
+def built_rpm():
+    subprocess.run(['make', '-s', 'rpm'], cwd=ROOT, check=True, capture_output=True)
+    rpms = sorted((ROOT / 'build' / 'rpmbuild' / 'RPMS' / 'noarch').glob(
+        'python3-dnf-plugin-kernelsplit-*.noarch.rpm'))
+    assert len(rpms) == 1
+    return rpms[0]
+
+
+def query(rpm: Path, *fmt: str) -> list[str]:
+    out = subprocess.run(['rpm', '-qp', *fmt, str(rpm)], capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+def test_rpm_metadata(built_rpm):
+    assert query(built_rpm, '--qf', '%{ARCH}') == ['noarch']
+    provides = query(built_rpm, '--provides')
+    assert 'dnf-command(kernelsplit)' in provides
+    files = query(built_rpm, '-l')
+    assert any(f.endswith('/dnf-plugins/kernelsplit.py') for f in files)
+    assert any(f.endswith('/dnf_kernelsplit/policy.py') for f in files)
+    assert query(built_rpm, '-c') == ['/etc/dnf/plugins/kernelsplit.conf']
+    # every module of the package is shipped
+    shipped = {Path(f).name for f in files if '/dnf_kernelsplit/' in f and f.endswith('.py')}
+    assert shipped == {p.name for p in (ROOT / 'dnf-plugin-kernelsplit' / 'dnf_kernelsplit').glob('*.py')}
+
+
+def test_installed_rpm_runs_the_check(built_rpm, tmp_path, repos):
+    unpacked = tmp_path / 'unpacked'
+    unpacked.mkdir()
+    subprocess.run(['rpm', '--root', str(unpacked), '--dbpath', '/var/lib/rpm', '-i', '--nodeps',
+                    str(built_rpm)], check=True, capture_output=True)
+    plugin = next(unpacked.rglob('dnf-plugins/kernelsplit.py')).parent
+    root = Installroot(tmp_path / 'ir', {'split': repos['split']})
+    root.install('kernel-core-6.9.1-1.x86_64')
+    command = root.dnf_command('kernelsplit', 'check', '--json')
+    command[command.index('--setopt=pluginpath=%s' % (ROOT / 'dnf-plugin-kernelsplit'))] = \
+        '--setopt=pluginpath=%s' % plugin
+    env = {**root.env, 'PYTHONPATH': str(plugin.parent)}
+    result = run(Host('baremetal-sriov').wrap(command), env)
+    assert result.returncode == 1, result
+    assert str(plugin.parent) in run([
+        '/usr/bin/python3', '-c', 'import dnf_kernelsplit; print(dnf_kernelsplit.__file__)'],
+        env).stdout
+    assert 'kernel-drivers-sriov-6.9.1-1.x86_64' in result.stdout
