@@ -4,11 +4,16 @@
 # imports every .py file in its plugin path, so the logic is in the
 # dnf_kernelsplit package.
 
+import logging
+
 import dnf
 import dnf.exceptions
 
 from dnf_kernelsplit import config as ks_config
+from dnf_kernelsplit import transaction
 from dnf_kernelsplit.command import KernelsplitCommand
+
+logger = logging.getLogger('dnf.plugin')
 
 
 class Kernelsplit(dnf.Plugin):
@@ -19,6 +24,7 @@ class Kernelsplit(dnf.Plugin):
     def __init__(self, base, cli):
         super().__init__(base, cli)
         self.settings = ks_config.Config()
+        self._resolving = False
         if cli is not None:
             cli.register_command(KernelsplitCommand)
 
@@ -31,3 +37,24 @@ class Kernelsplit(dnf.Plugin):
         command = getattr(self.cli, 'command', None)
         if isinstance(command, KernelsplitCommand):
             command.plugin_config = self.settings
+
+    def resolved(self):
+        if self._resolving:          # our own re-resolve below
+            return
+        packages = transaction.packages_to_add(self.base, self.cli, self.settings)
+        if not packages:
+            return
+        for pkg in packages:
+            self.base.package_install(pkg, strict=False)
+        # As the command line asked; a library caller's choice is not kept by dnf.
+        allow_erasing = self.cli.demands.allow_erasing if self.cli is not None \
+            else getattr(self.base, '_allow_erasing', False)
+        self._resolving = True
+        try:
+            self.base.resolve(allow_erasing)
+        except dnf.exceptions.DepsolveError as exc:
+            # The transaction dnf resolved before stays as it was.
+            logger.warning('kernelsplit: the driver packages could not be added: %s', exc)
+        finally:
+            self._resolving = False
+        transaction.report_not_added(self.base, packages)

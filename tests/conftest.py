@@ -22,7 +22,17 @@ REPO_SETS = {
     'split-filelists': lambda: [kernelrepo.split_release('6.9.1', '1', kmod_provides=False,
                                                          uname_r_provides=False)],
     # Fedora's names: kernel-core / kernel-modules-core / kernel-modules / -extra
-    'fedora': lambda: [kernelrepo.split_release('6.9.1', '200.fc40', naming='fedora')],
+    'fedora': lambda: [kernelrepo.split_release('6.8.0', '200.fc40', naming='fedora'),
+                       kernelrepo.split_release('6.9.1', '200.fc40', naming='fedora')],
+    # before the split: one `kernel` with every module; after: the kernel-drivers split
+    'mono-split': lambda: [kernelrepo.monolithic_release('6.8.0', '1'),
+                           kernelrepo.split_release('6.9.1', '1')],
+    # the split deepens: 6.8 kept SR-IOV NIC drivers in kernel-drivers, 6.9 has -sriov
+    'deepen': lambda: [kernelrepo.split_release('6.8.0', '1', sriov_in_drivers=True),
+                       kernelrepo.split_release('6.9.1', '1')],
+    # packages carrying modalias() provides from rpm/modalias.prov (exact mode)
+    'exact': lambda: [kernelrepo.split_release('6.8.0', '1', modalias_provides=True),
+                      kernelrepo.split_release('6.9.1', '1', modalias_provides=True)],
 }
 
 

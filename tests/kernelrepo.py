@@ -285,6 +285,8 @@ def _spec(rel: KernelRelease, staging: Path) -> str:
         '%global debug_package %{nil}',
         '%global __os_install_post %{nil}',
         '%global _build_id_links none',
+    ]
+    lines += [
         '%description',
         'kernelsplit fixture kernel %s.' % kver,
     ]
@@ -356,9 +358,10 @@ def _rpm_defines(topdir: Path, modalias_provides: bool) -> list[str]:
                '--define', '_binary_payload w2.xzdio',
                '--define', '_source_payload w2.xzdio']
     if modalias_provides:
-        # The generator the project ships (rpm/), used as a kernel spec would use it.
+        # The generator this project ships (rpm/), as a kernel tree would use it.
         defines += ['--define', '_fileattrsdir %s' % (ROOT / 'rpm'),
-                    '--define', '__modalias_provides %s' % (ROOT / 'rpm' / 'modalias.prov')]
+                    '--load', str(ROOT / 'rpm' / 'modalias.attr'),
+                    '--define', '_modalias_prov %s' % (ROOT / 'rpm' / 'modalias.prov')]
     return defines
 
 
@@ -376,7 +379,10 @@ def build_release(rel: KernelRelease, cache: Path = DEFAULT_CACHE) -> Path:
         _stage(rel, staging, workdir)
         spec = tmpdir / ('%s.spec' % rel.packages[0].name)
         spec.write_text(_spec(rel, staging))
-        _run(['rpmbuild', '-bb', '--quiet', '--target', rel.arch] +
+        # --target re-reads rpm's configuration and drops --load'ed macros:
+        # only ask for it when building for another arch than this machine's.
+        target = [] if rel.arch == os.uname().machine else ['--target', rel.arch]
+        _run(['rpmbuild', '-bb', '--quiet'] + target +
              _rpm_defines(topdir, rel.modalias_provides) + [str(spec)],
              env=dict(os.environ, LC_ALL='C'))
         built = sorted((topdir / 'RPMS').rglob('*.rpm'))

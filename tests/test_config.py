@@ -88,5 +88,5 @@ def test_the_shipped_file_holds_the_defaults():
     config = load(parser, [str(shipped)])
     assert config == Config(source=str(shipped))
     text = shipped.read_text()
-    for key in ('enabled', 'ignore_devices', 'buses', 'hardware_in_installroot'):
+    for key in ('enabled', 'ignore_devices', 'buses', 'hardware_in_installroot', 'on_missing'):
         assert '\n%s =' % key in text

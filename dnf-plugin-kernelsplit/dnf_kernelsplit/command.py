@@ -12,21 +12,21 @@ from . import report
 from .config import Config
 from .host import HostNeeds, host_needs, in_container
 from .kmod import KmodError, ModuleIndex
-from .packages import installed_kernels, kernel_packages, release_packages
+from .packages import installed_kernels, kernel_packages, modalias_matches, release_packages
 from .policy import KernelVerdict, judge_kernel
 
 logger = logging.getLogger('dnf.plugin')
 
 
-def builtin_modules(root: str, kver: str, host: HostNeeds) -> frozenset[str]:
-    """KVER's built-in modules from its own index, else from the reference index."""
+def builtin_modules(root: str, kver: str, host: HostNeeds) -> frozenset[str] | None:
+    """KVER's built-in modules from its own index, else from the reference index (None: no index)."""
     if host.index is not None and host.index_kver == kver:
         return host.index.builtin_modules()
     try:
         with ModuleIndex.for_kernel(root, kver) as index:
             return index.builtin_modules()
     except KmodError:
-        return host.index.builtin_modules() if host.index is not None else frozenset()
+        return host.index.builtin_modules() if host.index is not None else None
 
 
 def refuse_reason(config: Config, installroot: str) -> str | None:
@@ -87,13 +87,15 @@ class KernelsplitCommand(dnf.cli.Command):
             raise dnf.exceptions.Error('kernelsplit: cannot list this machine\'s devices: %s'
                                        % host.hardware_problem)
         targets = kernels if self.opts.all_kernels else kernels[:1]
+        unresolved = [n.device.modalias for n in host.needs if not n.modules]
         verdicts = []
         for kernel in targets:
             release = kernel_packages(kernel.kver,
                                       release_packages(self.base.sack, kernel.kver, kernel.packages))
             verdicts.append(judge_kernel(host.needs, release,
                                          builtin_modules(root, kernel.kver, host),
-                                         default=kernel is kernels[0]))
+                                         default=kernel is kernels[0],
+                                         exact=modalias_matches(release, unresolved)))
         render = report.kernels_json if self.opts.json else report.check_text
         print(render(verdicts, host.index_kver, host.ignored, host.notes))
         if verdicts[0].lacking:

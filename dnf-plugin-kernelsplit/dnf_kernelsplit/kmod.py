@@ -14,7 +14,7 @@ import locale
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+from typing import Generic, Iterable, Optional, Sequence, TypeVar
 
 MODULE_DIRS = ('lib/modules', 'usr/lib/modules')
 MODULE_SUFFIXES = ('.ko', '.ko.xz', '.ko.zst', '.ko.gz')
@@ -27,6 +27,12 @@ _CONFIG_DIRS = ('etc/modprobe.d', 'run/modprobe.d', 'usr/local/lib/modprobe.d',
 _KMOD_INDEX_MODULES_BUILTIN = 4  # enum kmod_index
 _LOG_CRIT = 2
 _KMOD_PROV_RE = re.compile(r'^kmod\((?P<file>[^()\s]+)\)$')
+_MODALIAS_PROV_RE = re.compile(r'^modalias\((?P<pattern>[^()\s]+)\)(?:\s*=\s*(?P<module>\S+))?$')
+_PERCENT_RE = re.compile(r'%([0-9A-Fa-f]{2})')
+# What rpm/modalias.prov leaves as is; everything else is %XX-encoded.
+_MODALIAS_SAFE = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+                           '*?[]!^:._+-/')
+_WILDCARDS = '*?['
 
 
 class KmodError(Exception):
@@ -53,6 +59,27 @@ def module_name_from_kmod_provide(provide: str) -> Optional[str]:
     if match is None:
         return None
     return module_name_from_path(match.group('file'))
+
+
+def encode_modalias(pattern: str) -> str:
+    """An alias as it goes into a modalias(...) provide (what rpm/modalias.prov does)."""
+    return ''.join(c if c in _MODALIAS_SAFE else ''.join('%%%02X' % b for b in c.encode())
+                   for c in pattern)
+
+
+def decode_modalias(text: str) -> str:
+    """Undo the %XX encoding of a modalias(...) provide, as libzypp does."""
+    return _PERCENT_RE.sub(lambda m: chr(int(m.group(1), 16)), text) \
+        .encode('latin-1', errors='surrogateescape').decode('utf-8', errors='replace')
+
+
+def modalias_from_provide(provide: str) -> Optional[tuple[str, Optional[str]]]:
+    """'modalias(pci:v...*) = i40e' -> ('pci:v...*', 'i40e'); the module part is optional."""
+    match = _MODALIAS_PROV_RE.match(provide.strip())
+    if match is None:
+        return None
+    module = match.group('module')
+    return decode_modalias(match.group('pattern')), normalize(module) if module else None
 
 
 def kernel_release_from_path(path: str) -> Optional[str]:
@@ -166,6 +193,50 @@ class ModuleInfo:
     @property
     def known(self) -> bool:
         return self.builtin or self.path is not None
+
+
+T = TypeVar('T')
+
+
+class _Fnmatch:
+    """glibc's fnmatch(3), the function kmod matches aliases with (flags 0)."""
+
+    def __init__(self) -> None:
+        self._fn = ctypes.CDLL(None).fnmatch
+        self._fn.restype = ctypes.c_int
+        self._fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+
+    def __call__(self, pattern: bytes, string: bytes) -> bool:
+        return self._fn(pattern, string, 0) == 0
+
+
+class AliasMatcher(Generic[T]):
+    """Modalias patterns (from packages' modalias() provides) matched as kmod matches.
+
+    Patterns are indexed by their literal prefix (up to the first wildcard),
+    so a device's modalias is compared only with the patterns that can match.
+    """
+
+    def __init__(self, entries: Iterable[tuple[str, T]]) -> None:
+        self._by_prefix: dict[str, list[tuple[bytes, T]]] = {}
+        for pattern, value in entries:
+            cut = min((i for i in (pattern.find(w) for w in _WILDCARDS) if i >= 0),
+                      default=len(pattern))
+            self._by_prefix.setdefault(pattern[:cut], []).append((pattern.encode(), value))
+        self._fnmatch = _Fnmatch()
+
+    def __bool__(self) -> bool:
+        return bool(self._by_prefix)
+
+    def match(self, modalias: str) -> list[T]:
+        found = []
+        target = modalias.encode()
+        with _c_locale().active():
+            for end in range(len(modalias) + 1):
+                for pattern, value in self._by_prefix.get(modalias[:end], ()):
+                    if self._fnmatch(pattern, target):
+                        found.append(value)
+        return found
 
 
 class ModuleIndex:

@@ -14,30 +14,54 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
-from .kmod import MODULE_DIRS, kernel_release_from_path, module_name_from_kmod_provide, \
-    module_name_from_path
+from .kmod import MODULE_DIRS, AliasMatcher, kernel_release_from_path, modalias_from_provide, \
+    module_name_from_kmod_provide, module_name_from_path
 
 _MODULE_GLOBS = ['/%s/*' % d for d in MODULE_DIRS]
 
 
 @dataclass(frozen=True)
 class PackageRef:
-    """A package as the policy sees it: its NEVRA and whether it is installed."""
+    """A package as the policy sees it.
+
+    installed: in the rpmdb now; present: installed once the transaction at
+    hand is done (the same as installed when there is no transaction).
+    """
     nevra: str
     name: str
     installed: bool
+    present: Optional[bool] = None
+
+    def __post_init__(self) -> None:
+        if self.present is None:
+            object.__setattr__(self, 'present', self.installed)
+
+
+@dataclass(frozen=True)
+class AliasEntry:
+    """One modalias(PATTERN) [= MODULE] provide of a package."""
+    pattern: str
+    module: Optional[str]
+    package: PackageRef
 
 
 @dataclass(frozen=True)
 class KernelPackages:
-    """The packages of one kernel release and the modules each ships."""
+    """The packages of one kernel release, the modules each ships and their modalias provides."""
     kver: str
     packages: tuple[PackageRef, ...]
     modules: Mapping[str, tuple[PackageRef, ...]] = field(hash=False, compare=False)
+    aliases: tuple[AliasEntry, ...] = ()
+    shipping: frozenset[str] = frozenset()   # NEVRAs of the packages that ship modules
 
     @property
     def installed(self) -> bool:
         return any(p.installed for p in self.packages)
+
+    @property
+    def lacking_packages(self) -> tuple[PackageRef, ...]:
+        """Packages shipping modules that will not be installed: what a local index cannot know."""
+        return tuple(p for p in self.packages if p.nevra in self.shipping and not p.present)
 
     def providers(self, module: str) -> tuple[PackageRef, ...]:
         return self.modules.get(module, ())
@@ -78,6 +102,18 @@ def package_modules(pkg: Any, kver: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def package_modaliases(pkg: Any) -> list[tuple[str, Optional[str]]]:
+    """PKG's modalias(PATTERN) [= MODULE] provides, decoded."""
+    found = []
+    for reldep in pkg.provides:
+        text = str(reldep)
+        if text.startswith('modalias('):
+            parsed = modalias_from_provide(text)
+            if parsed is not None:
+                found.append(parsed)
+    return found
+
+
 def _evr_cmp(a: Any, b: Any) -> int:
     return a.evr_cmp(b)
 
@@ -97,11 +133,7 @@ def installed_kernels(sack: Any) -> list[InstalledKernel]:
     installed = sack.query().installed()
     candidates = installed.filter(file__glob=_MODULE_GLOBS).union(
         installed.filter(provides__glob='*-uname-r'))
-    by_kver: dict[str, list[Any]] = {}
-    for pkg in candidates:
-        for kver in package_kernel_releases(pkg):
-            by_kver.setdefault(kver, []).append(pkg)
-    kernels = [InstalledKernel(kver, tuple(pkgs)) for kver, pkgs in by_kver.items()]
+    kernels = [InstalledKernel(kver, tuple(pkgs)) for kver, pkgs in kernels_of(candidates).items()]
 
     def newest(kernel: InstalledKernel) -> Any:
         return newest_first(kernel.packages)[0]
@@ -128,19 +160,48 @@ def release_packages(sack: Any, kver: str, seeds: Iterable[Any]) -> list[Any]:
     return list(found)
 
 
-def kernel_packages(kver: str, pkgs: Iterable[Any]) -> KernelPackages:
-    """The module -> package map of release KVER made of PKGS (hawkey packages)."""
+def kernel_packages(kver: str, pkgs: Iterable[Any], added: frozenset[str] = frozenset(),
+                    removed: frozenset[str] = frozenset()) -> KernelPackages:
+    """The module -> package map of release KVER made of PKGS (hawkey packages).
+
+    ADDED / REMOVED: NEVRAs the transaction at hand installs / takes away; a
+    package is `present` when installed and not removed, or added.
+    """
     refs: dict[str, PackageRef] = {}
     shipped: dict[str, set[str]] = {}
+    aliases: dict[str, list[tuple[str, Optional[str]]]] = {}
     for pkg in pkgs:
         key = nevra(pkg)
-        previous = refs.get(key)
-        refs[key] = PackageRef(key, pkg.name, bool(pkg.installed) or
-                               (previous is not None and previous.installed))
+        installed = bool(pkg.installed) or (key in refs and refs[key].installed)
+        refs[key] = PackageRef(key, pkg.name, installed,
+                               (installed and key not in removed) or key in added)
         shipped.setdefault(key, set()).update(package_modules(pkg, kver))
+        aliases.setdefault(key, package_modaliases(pkg))
     modules: dict[str, list[PackageRef]] = {}
     for key in sorted(refs):
         for module in shipped[key]:
             modules.setdefault(module, []).append(refs[key])
-    return KernelPackages(kver, tuple(refs[k] for k in sorted(refs)),
-                          {m: tuple(p) for m, p in modules.items()})
+    return KernelPackages(
+        kver, tuple(refs[k] for k in sorted(refs)),
+        {m: tuple(p) for m, p in modules.items()},
+        tuple(AliasEntry(pattern, module, refs[key])
+              for key in sorted(refs) for pattern, module in aliases[key]),
+        frozenset(k for k, names in shipped.items() if names))
+
+
+def kernels_of(pkgs: Iterable[Any]) -> dict[str, list[Any]]:
+    """KVER -> the packages among PKGS that ship into it."""
+    found: dict[str, list[Any]] = {}
+    for pkg in pkgs:
+        for kver in package_kernel_releases(pkg):
+            found.setdefault(kver, []).append(pkg)
+    return found
+
+
+def modalias_matches(release: KernelPackages,
+                     modaliases: Iterable[str]) -> dict[str, tuple[AliasEntry, ...]]:
+    """Exact mode: each MODALIAS matched against RELEASE's modalias() provides."""
+    if not release.aliases:
+        return {}
+    matcher = AliasMatcher((entry.pattern, entry) for entry in release.aliases)
+    return {alias: tuple(matcher.match(alias)) for alias in dict.fromkeys(modaliases)}

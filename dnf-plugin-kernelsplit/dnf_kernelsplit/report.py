@@ -24,7 +24,7 @@ def device_json(verdict: DeviceVerdict) -> dict[str, Any]:
         'sysfs_path': device.sys_path,
         'modalias': device.modalias,
         'driver': device.driver,
-        'modules': list(verdict.need.modules),
+        'modules': list(verdict.modules),
         'packages': [p.nevra for p in verdict.packages],
         'status': verdict.status,
         # extra keys
@@ -38,6 +38,9 @@ def device_json(verdict: DeviceVerdict) -> dict[str, Any]:
         'install': [p.nevra for p in verdict.to_install],
         'builtin': list(verdict.builtin),
         'absent': list(verdict.absent),
+        'exact': [{'pattern': e.pattern, 'module': e.module, 'package': e.package.nevra}
+                  for e in verdict.exact],
+        'judged': not verdict.unjudged,
     }
 
 
@@ -49,6 +52,7 @@ def kernels_json(verdicts: Sequence[KernelVerdict], index_kver: Any = None,
             'default': v.default,
             'devices': [device_json(d) for d in v.devices],
             'install': [p.nevra for p in v.to_install],
+            'not_installed': [p.nevra for p in v.lacking_packages],
         } for v in verdicts],
         'index_kernel': index_kver,
         'ignored': [d.sys_path for d in ignored],
@@ -77,10 +81,18 @@ def kernel_table(verdict: KernelVerdict) -> list[str]:
         status = d.status
         if d.absent:
             status += ' (no package ships %s)' % ', '.join(d.absent)
+        if d.exact:
+            status += ' (by modalias)'
+        if d.unjudged:
+            status += ' (cannot be judged)'
         rows.append((device_short_name(device), device.ids or device.subsystem,
                      device.device_class or '-', device.driver or '-',
-                     ','.join(d.need.modules) or '-', ','.join(packages), status))
+                     ','.join(d.modules) or '-', ','.join(packages), status))
     lines = [title] + _table(rows)
+    if verdict.unjudged:
+        lines.append('%d device(s) without a driver cannot be judged: the module index does '
+                     'not know the modules of %s, and they carry no modalias() provides'
+                     % (len(verdict.unjudged), ', '.join(p.nevra for p in verdict.lacking_packages)))
     missing = verdict.to_install
     if missing:
         lines.append('%d device(s) lack their driver package in %s; install with:'
@@ -103,4 +115,70 @@ def check_text(verdicts: Sequence[KernelVerdict], index_kver: Any = None,
     if index_kver:
         lines.append('modaliases resolved with the module index of %s' % index_kver)
     lines += ['note: %s' % note for note in notes]
+    return '\n'.join(lines)
+
+
+# --- the transaction hook's messages ----------------------------------------
+
+def devices_and_modules(reasons: Iterable[tuple[Device, Sequence[str]]]) -> str:
+    """'0000:3b:00.0 [8086:1572], 0000:3b:00.1 [8086:1572] (i40e); 0000:3b:02.0 [8086:154c] (iavf)'."""
+    grouped: dict[tuple[str, ...], list[str]] = {}
+    for device, modules in reasons:
+        grouped.setdefault(tuple(modules), []).append(device.label())
+    return '; '.join('%s (%s)' % (', '.join(labels), ', '.join(modules))
+                     for modules, labels in grouped.items())
+
+
+def addition_line(addition: Any) -> str:
+    return 'kernelsplit: adding %s for %s' % (addition.package.nevra,
+                                             devices_and_modules(addition.reasons))
+
+
+def not_added_line(addition: Any) -> str:
+    return ('kernelsplit: not adding %s (on_missing=warn): kernel %s would boot without a '
+            'driver for %s' % (addition.package.nevra, addition.kver,
+                               devices_and_modules(addition.reasons)))
+
+
+def shortfall_text(shortfall: Any) -> str:
+    return 'no package of kernel %s in the enabled repositories ships %s, needed by %s' % (
+        shortfall.kver, ', '.join(shortfall.modules), shortfall.device.label())
+
+
+def shortfall_line(shortfall: Any) -> str:
+    return 'kernelsplit: %s; that kernel will boot without it' % shortfall_text(shortfall)
+
+
+def unjudged_line(verdict: KernelVerdict) -> str:
+    devices = verdict.unjudged
+    return ('kernelsplit: cannot judge %d device(s) without a driver for kernel %s: %s; their '
+            'drivers may be in packages that are not installed (%s) and that carry no '
+            'modalias() provides to match them against'
+            % (len(devices), verdict.kver, ', '.join(d.label() for d in devices),
+               ', '.join(p.nevra for p in verdict.lacking_packages)))
+
+
+def stranding_line(stranding: Any) -> str:
+    running = ' (the running kernel)' if stranding.running else ''
+    return ('removing %s would leave %s without %s on kernel %s%s' % (
+        stranding.package.nevra, stranding.device.label(), stranding.module,
+        stranding.kver, running))
+
+
+def refusal_message(plan: Any, config_source: str) -> str:
+    lines = ['kernelsplit: refusing the transaction:']
+    lines += ['  ' + stranding_line(s) for s in plan.strandings]
+    if plan.on_missing == 'fail':
+        lines += ['  kernel %s needs %s for %s' % (a.kver, a.package.nevra,
+                                                devices_and_modules(a.reasons))
+                  for a in plan.additions]
+        lines += ['  ' + shortfall_text(s) for s in plan.shortfalls]
+        if plan.additions:
+            lines.append('Install them in the same transaction (%s),' %
+                         install_command(a.package for a in plan.additions))
+        lines.append('or add the devices to ignore_devices, or set on_missing=install or '
+                     'on_missing=warn, in %s.' % config_source)
+    else:
+        lines.append('To go on anyway, add the devices to ignore_devices or set on_missing=warn '
+                     'in %s.' % config_source)
     return '\n'.join(lines)

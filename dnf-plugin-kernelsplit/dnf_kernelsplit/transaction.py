@@ -1,0 +1,150 @@
+"""The transaction hook: what every kernel entering the transaction needs, and what removals strand.
+
+Called from the plugin's resolved().  Cheap when no kernel is involved: the
+hardware is only looked at when the transaction installs or removes a package
+that ships into /lib/modules/KVER/ (or declares *-uname-r).  Anything that goes
+wrong here by accident is logged and dnf carries on; only a policy decision
+raises dnf.exceptions.Error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import dnf.exceptions
+import dnf.transaction
+
+from . import report
+from .config import Config
+from .host import host_needs, in_container, running_release
+from .packages import (installed_kernels, kernel_packages, kernels_of, modalias_matches, nevra,
+                       release_packages)
+from .policy import TransactionPlan, judge_kernel, plan_transaction, strandings
+
+logger = logging.getLogger('dnf.plugin')
+
+# system-upgrade and its offline siblings (dnf-plugins-core): the reboot phase
+# replays a transaction that was resolved, and checked by us, at download time.
+_OFFLINE_COMMANDS = frozenset({'system-upgrade', 'fedup', 'offline-upgrade', 'offline-distrosync'})
+_BACKWARD = frozenset(dnf.transaction.BACKWARD_ACTIONS) | {dnf.transaction.PKG_REINSTALLED}
+
+
+def step_aside_reason(base: Any, cli: Any, config: Config) -> Optional[str]:
+    """Why the hook must leave this transaction alone, or None."""
+    root = base.conf.installroot
+    if os.path.realpath(root) != '/':
+        if not config.hardware_in_installroot:
+            return '--installroot %s without hardware_in_installroot=yes' % root
+    else:
+        container = in_container()
+        if container:
+            return 'running in a container (%s)' % container
+    command = getattr(cli, 'command', None)
+    opts = getattr(command, 'opts', None)
+    if getattr(opts, 'command', None) in _OFFLINE_COMMANDS:
+        phase = (getattr(opts, 'tid', None) or ['?'])[0]
+        if phase != 'download':
+            return '%s %s replays a transaction checked at download time' % (opts.command, phase)
+    return None
+
+
+@dataclass
+class HookResult:
+    plan: Optional[TransactionPlan] = None
+    packages: dict[str, Any] = field(default_factory=dict)   # NEVRA -> hawkey package to add
+
+
+def plan_for(base: Any, config: Config, running: Optional[str] = None) -> HookResult:
+    """The plan for base.transaction; an empty result when no kernel is involved."""
+    transaction = base.transaction
+    if not transaction:
+        return HookResult()
+    forward, backward = [], []
+    for item in transaction:
+        if item.action in dnf.transaction.FORWARD_ACTIONS:
+            forward.append(item.pkg)
+        elif item.action in _BACKWARD:
+            backward.append(item.pkg)
+    incoming, outgoing = kernels_of(forward), kernels_of(backward)
+    if not incoming and not outgoing:
+        return HookResult()
+    running = running or running_release()
+    root = base.conf.installroot
+    installed = installed_kernels(base.sack)
+    host = host_needs(config, root, [k.kver for k in installed], running)
+    if host.hardware_problem:
+        logger.warning('kernelsplit: cannot list this machine\'s devices (%s); the driver '
+                       'packages of the kernels in this transaction were not checked',
+                       host.hardware_problem)
+        return HookResult()
+    added = frozenset(nevra(p) for p in forward)
+    removed = frozenset(nevra(p) for p in backward)
+    builtin = host.index.builtin_modules() if host.index is not None else None
+    unresolved = [n.device.modalias for n in host.needs if not n.modules]
+    verdicts, candidates = [], {}
+    for kver, seeds in sorted(incoming.items()):
+        pkgs = release_packages(base.sack, kver, seeds)
+        candidates.update((nevra(p), p) for p in pkgs if not p.installed)
+        release = kernel_packages(kver, pkgs, added, removed)
+        verdicts.append(judge_kernel(host.needs, release, builtin,
+                                     exact=modalias_matches(release, unresolved)))
+    installed_by_kver = {k.kver: k.packages for k in installed}
+    stranded = []
+    for kver, seeds in sorted(outgoing.items()):
+        pkgs = release_packages(base.sack, kver, list(seeds) + list(installed_by_kver.get(kver, ())))
+        stranded += strandings(host.needs, kernel_packages(kver, pkgs, added, removed), running)
+    plan = plan_transaction(verdicts, stranded, config.on_missing)
+    return HookResult(plan, {a.package.nevra: candidates[a.package.nevra]
+                             for a in plan.install if a.package.nevra in candidates})
+
+
+def packages_to_add(base: Any, cli: Any, config: Config) -> list[Any]:
+    """Report the plan for base.transaction and return the packages to add.
+
+    Raises dnf.exceptions.Error when the policy refuses the transaction.
+    """
+    reason = step_aside_reason(base, cli, config)
+    if reason:
+        logger.debug('kernelsplit: stepping aside: %s', reason)
+        return []
+    try:
+        result = plan_for(base, config)
+    except dnf.exceptions.Error:
+        raise
+    except Exception as exc:   # never break dnf by accident
+        logger.warning('kernelsplit: internal error, the driver packages of this transaction '
+                       'were not checked: %s', exc)
+        logger.debug('%s', traceback.format_exc())
+        return []
+    plan = result.plan
+    if plan is None:
+        return []
+    if plan.refuse:
+        raise dnf.exceptions.Error(report.refusal_message(plan, config.source))
+    for stranding in plan.strandings:           # on_missing=warn
+        logger.warning('kernelsplit: %s (on_missing=warn)', report.stranding_line(stranding))
+    for verdict in plan.unjudged:
+        logger.info('%s', report.unjudged_line(verdict))
+    for shortfall in plan.shortfalls:
+        logger.warning('%s', report.shortfall_line(shortfall))
+    if plan.on_missing != 'install':
+        for addition in plan.additions:
+            logger.warning('%s', report.not_added_line(addition))
+        return []
+    for addition in plan.install:
+        logger.info('%s', report.addition_line(addition))
+    return list(result.packages.values())
+
+
+def report_not_added(base: Any, wanted: list[Any]) -> None:
+    """After the re-resolve: say which of the packages asked for did not make it in."""
+    transaction = base.transaction
+    got = {nevra(item.pkg) for item in transaction} if transaction else set()
+    for pkg in wanted:
+        if nevra(pkg) not in got:
+            logger.warning('kernelsplit: %s could not be added to the transaction '
+                           '(dependency problem); install it by hand', nevra(pkg))
