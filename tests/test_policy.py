@@ -13,7 +13,7 @@ GPU = PackageRef('kernel-drivers-gpu-6.9.1-1.x86_64', 'kernel-drivers-gpu', Fals
 GPU_INSTALLED = PackageRef(GPU.nevra, GPU.name, True)
 RELEASE = KernelPackages('6.9.1-1.x86_64', (CORE, SRIOV, GPU), {
     'nvme': (CORE,), 'i40e': (SRIOV,), 'iavf': (SRIOV,), 'nouveau': (GPU,),
-})
+}, shipping=frozenset({CORE.nevra, SRIOV.nevra, GPU.nevra}))
 BUILTIN = frozenset({'pcieport', 'virtio_pci'})
 
 
@@ -56,3 +56,88 @@ def test_kernel_verdict_collects_packages_once():
     assert verdict.to_install == (GPU, SRIOV)
     assert verdict.lacking and verdict.default
     assert not judge_kernel([need('nvme'), need()], RELEASE, BUILTIN).lacking
+
+
+# --- exact mode, unjudged devices, builtin knowledge ---------------------------
+
+from dnf_kernelsplit.packages import AliasEntry  # noqa: E402
+from dnf_kernelsplit.policy import (FAIL, INSTALL, WARN, Addition, Shortfall, TransactionPlan,  # noqa: E402
+                                    plan_transaction, strandings)
+
+
+def unbound():
+    device = Device('/sys/devices/pci0000:3a/0000:3b:00.0', 'pci', 'pci:v00008086d00001572...',
+                    slot='0000:3b:00.0', vendor='8086', device='1572')
+    return DeviceNeed(device, (), 'modalias')
+
+
+def test_exact_matches_decide_an_unresolved_device():
+    entry = AliasEntry('pci:v00008086d00001572sv*sd*bc*sc*i*', 'i40e', SRIOV)
+    verdict = judge_device(unbound(), RELEASE, BUILTIN, exact=[entry])
+    assert (verdict.status, verdict.modules, verdict.to_install) == (MISSING, ('i40e',), (SRIOV,))
+    present = AliasEntry(entry.pattern, None, GPU_INSTALLED)
+    verdict = judge_device(unbound(), RELEASE, BUILTIN, exact=[present])
+    assert (verdict.status, verdict.modules) == (OK, (entry.pattern,))   # no module name: the pattern
+
+
+def test_unjudged_only_when_packages_are_missing_and_carry_no_provides():
+    assert judge_device(unbound(), RELEASE, BUILTIN).unjudged            # sriov, gpu not installed
+    everything = KernelPackages('k', (CORE,), {'nvme': (CORE,)}, shipping=frozenset({CORE.nevra}))
+    assert not judge_device(unbound(), everything, BUILTIN).unjudged     # the index is complete
+    with_provides = KernelPackages('k', RELEASE.packages, RELEASE.modules,
+                                   (AliasEntry('xen:vif', 'xen_netfront', CORE),),
+                                   RELEASE.shipping)
+    assert not judge_device(unbound(), with_provides, BUILTIN).unjudged  # exact mode had its say
+    bound = DeviceNeed(Device('/sys/devices/x', 'pci', 'm', driver='foo'), (), 'safety-net')
+    assert not judge_device(bound, RELEASE, BUILTIN).unjudged
+
+
+def test_without_an_index_unshipped_modules_are_not_called_lacking():
+    verdict = judge_device(need('pcieport', 'i40e'), RELEASE, None)
+    assert verdict.builtin == ('pcieport',) and verdict.absent == ()
+    assert verdict.to_install == (SRIOV,)
+
+
+# --- transactions -------------------------------------------------------------
+
+def ref(name, installed, present):
+    return PackageRef('%s-6.9.1-1.x86_64' % name, name, installed, present)
+
+
+def test_strandings_only_for_a_kernel_that_stays():
+    core, sriov = ref('kernel-core', True, True), ref('kernel-drivers-sriov', True, False)
+    release = KernelPackages('6.9.1-1.x86_64', (core, sriov), {'i40e': (sriov,), 'nvme': (core,)})
+    found = strandings([need('i40e'), need('nvme')], release, running='6.9.1-1.x86_64')
+    assert [(s.package, s.module, s.running) for s in found] == [(sriov, 'i40e', True)]
+    gone = KernelPackages('6.9.1-1.x86_64', (ref('kernel-core', True, False), sriov),
+                          {'i40e': (sriov,)})
+    assert strandings([need('i40e')], gone, running='other') == ()
+    replaced = KernelPackages('6.9.1-1.x86_64', (core, sriov, ref('kernel-modules-extra', False, True)),
+                              {'i40e': (sriov, ref('kernel-modules-extra', False, True))})
+    assert strandings([need('i40e')], replaced, running='other') == ()
+
+
+@pytest.mark.parametrize('on_missing, additions, shortfalls, strandings_, refuse, install', [
+    (INSTALL, 1, 0, 0, False, 1),
+    (INSTALL, 1, 1, 0, False, 1),      # a shortfall only warns
+    (INSTALL, 0, 0, 1, True, 0),       # stranding: refused
+    (WARN, 1, 1, 1, False, 0),         # warn never refuses, never adds
+    (FAIL, 1, 0, 0, True, 0),
+    (FAIL, 0, 1, 0, True, 0),
+    (FAIL, 0, 0, 0, False, 0),
+])
+def test_plan_decisions(on_missing, additions, shortfalls, strandings_, refuse, install):
+    device = need('i40e').device
+    plan = TransactionPlan(on_missing,
+                           (Addition(SRIOV, 'k', ((device, ('i40e',)),)),) * additions,
+                           (Shortfall('k', device, ('bochs',)),) * shortfalls,
+                           ('stranding',) * strandings_)
+    assert plan.refuse == refuse and len(plan.install) == install
+
+
+def test_plan_groups_one_package_for_many_devices():
+    a, b = need('i40e'), need('iavf')
+    verdict = judge_kernel([a, b, need('nouveau')], RELEASE, BUILTIN)
+    plan = plan_transaction([verdict], [], INSTALL)
+    assert [(x.package, [m for _, m in x.reasons]) for x in plan.additions] == [
+        (GPU, [('nouveau',)]), (SRIOV, [('i40e',), ('iavf',)])]

@@ -1,0 +1,102 @@
+"""Exact mode: the modalias() provides generator and matching devices against them."""
+
+import subprocess
+
+import pytest
+
+import kernelrepo
+import realdata
+import realkernel
+from dnf_kernelsplit.kmod import (AliasMatcher, ModuleIndex, decode_modalias, encode_modalias,
+                                  modalias_from_provide, normalize)
+
+PROV = kernelrepo.ROOT / 'rpm' / 'modalias.prov'
+
+
+@pytest.mark.parametrize('alias, encoded', [
+    ('pci:v00008086d00001572sv*sd*bc*sc*i*', 'pci:v00008086d00001572sv*sd*bc*sc*i*'),
+    ('acpi*:PNP0A03:*', 'acpi*:PNP0A03:*'),
+    ('of:N*T*Cfsl,imx6q-uart', 'of:N*T*Cfsl%2Cimx6q-uart'),
+    ('dmi*:svnLENOVO:pnThinkPad X1*', 'dmi*:svnLENOVO:pnThinkPad%20X1*'),
+    ('usb:v*p*d*dc*dsc*dt*ic0[13]isc*', 'usb:v*p*d*dc*dsc*dt*ic0[13]isc*'),
+    ('x(y)<z>=%', 'x%28y%29%3Cz%3E%3D%25'),
+    ('caf\u00e9', 'caf%C3%A9'),
+])
+def test_encoding_round_trip(alias, encoded):
+    assert encode_modalias(alias) == encoded
+    assert decode_modalias(encoded) == alias
+
+
+@pytest.mark.parametrize('provide, parsed', [
+    ('modalias(pci:v00008086d00001572sv*sd*bc*sc*i*) = i40e',
+     ('pci:v00008086d00001572sv*sd*bc*sc*i*', 'i40e')),
+    ('modalias(of:N*T*Cfsl%2Cimx6q-uart)', ('of:N*T*Cfsl,imx6q-uart', None)),
+    ('modalias(vfio_pci:v*d*sv*sd*bc*sc*i*) = vfio_pci', ('vfio_pci:v*d*sv*sd*bc*sc*i*', 'vfio_pci')),
+    ('kmod(i40e.ko)', None),
+])
+def test_provide_parsing(provide, parsed):
+    assert modalias_from_provide(provide) == parsed
+
+
+def test_generator_emits_every_alias_of_every_module(tmp_path):
+    odd = kernelrepo.Module('odd-name', ('of:N*T*Cfsl,imx6q-uart', 'dmi*:pn Think(Pad)*', '100%'),
+                            subdir='kernel/x', compression='zst')
+    files = [kernelrepo.build_module(m, '6.9.1-1.x86_64', tmp_path / 'lib/modules/6.9.1-1.x86_64',
+                                     tmp_path)
+             for m in [kernelrepo.CATALOGUE['i40e'], kernelrepo.CATALOGUE['snd_hda_intel'],
+                       kernelrepo.CATALOGUE['vfio'], odd]]
+    out = subprocess.run([str(PROV)], input=''.join('%s\n' % f for f in files),
+                         capture_output=True, text=True, check=True).stdout
+    provides = [modalias_from_provide(line) for line in out.splitlines()]
+    expected = [(a, normalize(m.name)) for m in [kernelrepo.CATALOGUE['i40e'],
+                                      kernelrepo.CATALOGUE['snd_hda_intel'], odd]
+                for a in m.aliases]
+    assert provides == expected
+    assert all(' ' not in line.split(' = ')[0] and ',' not in line for line in out.splitlines())
+
+
+def test_exact_mode_fixture_packages_carry_the_provides():
+    rel = kernelrepo.split_release('6.9.1', '1', modalias_provides=True)
+    rpm = kernelrepo.build_release(rel) / 'kernel-drivers-sriov-6.9.1-1.x86_64.rpm'
+    provides = subprocess.run(['rpm', '-qp', '--provides', str(rpm)], capture_output=True,
+                              text=True, check=True).stdout.splitlines()
+    parsed = sorted(filter(None, map(modalias_from_provide, provides)))
+    assert parsed == sorted((a, name) for name in kernelrepo.GROUPS['sriov']
+                            for a in kernelrepo.CATALOGUE[name].aliases)
+
+
+def test_matcher_semantics():
+    matcher = AliasMatcher([('pci:v00008086d00001572sv*sd*bc*sc*i*', 'i40e'),
+                            ('pci:v*d*sv*sd*bc01sc08i02*', 'nvme'),
+                            ('usb:v*p*d*dc*dsc*dp*ic0[13]isc*ip*in*', 'class'),
+                            ('usb:v*p*d*dc*dsc*dp*ic0[!13]isc*ip*in*', 'not-class'),
+                            ('xen:vif', 'xen_netfront')])
+    assert matcher.match('pci:v00008086d00001572sv00008086sd00000006bc02sc00i00') == ['i40e']
+    assert matcher.match('pci:v0000144Dd0000A808sv0000144Dsd0000A801bc01sc08i02') == ['nvme']
+    assert matcher.match('usb:v0781p5581d0100dc00dsc00dp00ic03isc06ip50in00') == ['class']
+    assert matcher.match('usb:v0781p5581d0100dc00dsc00dp00ic08isc06ip50in00') == ['not-class']
+    assert matcher.match('xen:vif') == ['xen_netfront'] and matcher.match('xen:vifx') == []
+    assert not AliasMatcher([])
+
+
+def test_matcher_agrees_with_libkmod_on_real_data():
+    """Every real PCI modalias against all 26k real aliases: the same modules libkmod finds."""
+    if not realdata.available():
+        pytest.skip('no ../shared/realdata')
+    try:
+        kernel = realkernel.fetch()
+    except realkernel.Unavailable as exc:
+        pytest.skip(str(exc))
+    entries = []
+    for line in (kernel.modules_dir / 'modules.alias').read_text().splitlines():
+        if line.startswith('alias '):
+            _, pattern, module = line.split(' ', 2)
+            entries.append((pattern, module))
+    matcher = AliasMatcher(entries)
+    aliases = realdata.pci_modaliases()
+    with ModuleIndex.for_kernel(str(kernel.root), kernel.kver) as index:
+        expected = index.lookup_many(aliases)
+        builtin = index.builtin_modules()
+    differences = {a: (sorted(set(matcher.match(a))), sorted(set(expected[a]) - builtin))
+                   for a in aliases if set(matcher.match(a)) != set(expected[a]) - builtin}
+    assert not differences
