@@ -10,7 +10,6 @@ import dnf
 import dnf.exceptions
 
 from dnf_kernelsplit import config as ks_config
-from dnf_kernelsplit import transaction
 from dnf_kernelsplit.command import KernelsplitCommand
 
 logger = logging.getLogger('dnf.plugin')
@@ -41,6 +40,8 @@ class Kernelsplit(dnf.Plugin):
     def resolved(self):
         if self._resolving:          # our own re-resolve below
             return
+        # Imported here, not at plugin load: most dnf runs never resolve a kernel.
+        from dnf_kernelsplit import transaction
         packages = transaction.packages_to_add(self.base, self.cli, self.settings)
         if not packages:
             return

@@ -18,6 +18,7 @@ release once.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -150,6 +151,7 @@ class KernelRelease:
     uname_r_provides: bool = True          # Provides: NAME-uname-r = KVER
     kver: Optional[str] = None             # defaults to VERSION-RELEASE.ARCH
     extra_modules: tuple[Module, ...] = () # modules outside CATALOGUE (the bench's real set)
+    builtin_from: Optional[str] = None     # a real modules dir to take modules.builtin* from
 
     @property
     def uname_r(self) -> str:
@@ -262,7 +264,11 @@ def build_module(module: Module, kver: str, dest: Path, workdir: Path) -> Path:
     return target
 
 
-def _builtin_files(kver_dir: Path) -> None:
+def _builtin_files(kver_dir: Path, builtin_from: Optional[str] = None) -> None:
+    if builtin_from:
+        for name in ('modules.builtin', 'modules.builtin.modinfo'):
+            shutil.copy2(Path(builtin_from) / name, kver_dir / name)
+        return
     (kver_dir / 'modules.builtin').write_text(
         ''.join('kernel/drivers/builtin/%s.ko\n' % name for name in BUILTIN))
     (kver_dir / 'modules.builtin.modinfo').write_bytes(b''.join(
@@ -336,11 +342,13 @@ def _stage(rel: KernelRelease, staging: Path, workdir: Path) -> None:
     kver_dir.mkdir(parents=True)
     (kver_dir / 'kernel').mkdir()
     names = [name for pkg in rel.packages for name in pkg.modules]
-    for name in names:
-        build_module(rel.module(name), rel.uname_r, kver_dir, workdir)
+    build_module(rel.module(names[0]), rel.uname_r, kver_dir, workdir)   # makes base.o once
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        list(pool.map(lambda name: build_module(rel.module(name), rel.uname_r, kver_dir, workdir),
+                      names[1:]))
     (kver_dir / 'vmlinuz').write_bytes(b'kernelsplit fixture kernel image ' +
                                        rel.uname_r.encode() + b'\n')
-    _builtin_files(kver_dir)
+    _builtin_files(kver_dir, rel.builtin_from)
     (kver_dir / 'modules.order').write_text(
         ''.join('%s.ko\n' % rel.module(name).file.split('.ko')[0] for name in names))
 

@@ -56,3 +56,40 @@ def udevadm_machines(root: Optional[Path] = None) -> dict[str, list[dict[str, st
                 current[key] = value
         machines[path.stem[len('udevadm_checkbox_'):]] = devices
     return machines
+
+
+_SKIP_PROPERTIES = frozenset({'DEVNAME', 'DEVLINKS', 'MAJOR', 'MINOR', 'DEVMODE', 'DEVUID',
+                              'DEVGID', 'USEC_INITIALIZED', 'TAGS', 'CURRENT_TAGS', 'DEVPATH'})
+
+
+def umockdev_from_udevadm(devices: list[dict[str, str]],
+                          known_module=lambda name: True) -> tuple[str, str]:
+    """A real machine's udev records as (umockdev device file, testbed_exec drivers file).
+
+    Every record with a MODALIAS becomes a device with its properties, its
+    modalias (and PCI ids) as attributes and a driver link.  A udev database
+    does not record the driver's module: the drivers file names the module
+    like the driver when KNOWN_MODULE(name) says the kernel has one.
+    """
+    records, drivers = [], {}
+    for device in devices:
+        path, subsystem = device.get('DEVPATH', ''), device.get('SUBSYSTEM')
+        modalias = device.get('MODALIAS')
+        if not path.startswith('/devices/') or not subsystem or not modalias:
+            continue
+        lines = ['P: %s' % path]
+        lines += ['E: %s=%s' % (k, v) for k, v in device.items() if k not in _SKIP_PROPERTIES]
+        lines.append('A: modalias=%s' % modalias)
+        if subsystem == 'pci' and ':' in device.get('PCI_ID', ''):
+            vendor, dev = device['PCI_ID'].split(':', 1)
+            lines += ['A: vendor=0x%s' % vendor.lower(), 'A: device=0x%s' % dev.lower(),
+                      'A: class=0x%06x' % int(device.get('PCI_CLASS', '0'), 16)]
+        driver = device.get('DRIVER')
+        if driver:
+            up = '../' * path.count('/')
+            lines.append('L: driver=%sbus/%s/drivers/%s' % (up, subsystem, driver))
+            module = driver.replace('-', '_')
+            drivers['%s/%s' % (subsystem, driver)] = module if known_module(module) else '-'
+        records.append('\n'.join(lines))
+    drivers_text = ''.join('%s %s\n' % kv for kv in sorted(drivers.items()))
+    return '\n\n'.join(records) + '\n', drivers_text

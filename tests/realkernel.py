@@ -71,3 +71,68 @@ def fetch(cache: Path = CACHE) -> RealKernel:
 if __name__ == '__main__':
     kernel = fetch()
     print(kernel.modules_dir)
+
+
+# --- a split release built from the real kernel's module set (for bench/) ---------
+
+def _group(path: str) -> str:
+    """Which subpackage a module of the real tree goes to, by where it lives."""
+    rel = path[len('kernel/'):] if path.startswith('kernel/') else path
+    if rel.startswith(('drivers/vfio/', 'drivers/uio/', 'virt/')):
+        return 'passthrough'
+    if rel.startswith('drivers/gpu/'):
+        return 'gpu'
+    if rel.startswith(('drivers/net/ethernet/intel/i40e/', 'drivers/net/ethernet/intel/iavf/',
+                       'drivers/net/ethernet/intel/ice/', 'drivers/net/ethernet/intel/ixgbevf/',
+                       'drivers/net/ethernet/intel/igbvf/', 'drivers/net/ethernet/mellanox/',
+                       'drivers/net/ethernet/broadcom/bnxt/', 'drivers/net/ethernet/qlogic/',
+                       'drivers/infiniband/')):
+        return 'sriov'
+    if rel.startswith(('arch/', 'block/', 'crypto/', 'fs/', 'lib/', 'mm/', 'net/',
+                       'drivers/virtio/', 'drivers/hv/', 'drivers/xen/', 'drivers/nvme/',
+                       'drivers/ata/', 'drivers/block/', 'drivers/md/', 'drivers/char/',
+                       'drivers/net/hyperv/', 'drivers/net/xen-netback/',
+                       'drivers/net/ethernet/amazon/', 'drivers/net/vmxnet3/',
+                       'drivers/scsi/virtio_scsi', 'drivers/scsi/sd_mod', 'drivers/scsi/sr_mod',
+                       'drivers/scsi/hv_storvsc', 'drivers/scsi/vmw_pvscsi')) \
+            or (rel.startswith('drivers/net/') and rel.count('/') == 2):
+        return 'core'
+    return 'drivers'
+
+
+def real_modules(kernel: RealKernel) -> dict[str, list]:
+    """The real kernel's modules (name, aliases, place) grouped as the split would ship them."""
+    import kernelrepo
+    aliases: dict[str, list[str]] = {}
+    for line in (kernel.modules_dir / 'modules.alias').read_text().splitlines():
+        if line.startswith('alias '):
+            _, pattern, module = line.split(' ', 2)
+            aliases.setdefault(module, []).append(pattern)
+    groups: dict[str, list] = {}
+    for line in (kernel.modules_dir / 'modules.dep').read_text().splitlines():
+        path = line.split(':', 1)[0]
+        stem = os.path.basename(path).split('.ko')[0]
+        name = stem.replace('-', '_')
+        module = kernelrepo.Module(name, tuple(aliases.get(name, ())), os.path.dirname(path),
+                                   filename=stem if stem != name else None, compression='')
+        groups.setdefault(_group(path), []).append(module)
+    return groups
+
+
+def split_release_from_real(kernel: RealKernel, version: str, release: str, **kw):
+    """The kernel-drivers split of the real kernel's ~4,000 modules (tiny ELF stand-ins)."""
+    import kernelrepo
+    groups = real_modules(kernel)
+    names = {g: tuple(m.name for m in mods) for g, mods in groups.items()}
+    packages = (
+        kernelrepo.Subpackage('kernel', requires=('kernel-core', 'kernel-drivers')),
+        kernelrepo.Subpackage('kernel-core', names.get('core', ()), boot=True),
+        kernelrepo.Subpackage('kernel-drivers', names.get('drivers', ()), requires=('kernel-core',)),
+        kernelrepo.Subpackage('kernel-drivers-sriov', names.get('sriov', ()), requires=('kernel-core',)),
+        kernelrepo.Subpackage('kernel-drivers-gpu', names.get('gpu', ()), requires=('kernel-core',)),
+        kernelrepo.Subpackage('kernel-drivers-passthrough', names.get('passthrough', ()),
+                              requires=('kernel-core',)),
+    )
+    return kernelrepo.KernelRelease(version, release, packages,
+                                    extra_modules=tuple(m for mods in groups.values() for m in mods),
+                                    builtin_from=str(kernel.modules_dir), **kw)

@@ -306,8 +306,13 @@ def test_without_libkmod_bound_drivers_still_count(make_root, tmp_path):
     shim = tmp_path / 'shim'
     shim.mkdir()
     (shim / 'sitecustomize.py').write_text(
-        'import ctypes.util\n'
-        'ctypes.util.find_library = lambda name: "/nonexistent/lib%s.so" % name\n')
+        'import ctypes\n'
+        'class NoKmod(ctypes.CDLL):\n'
+        '    def __init__(self, name, *args, **kw):\n'
+        '        if name and "kmod" in str(name):\n'
+        '            raise OSError("%s: cannot open shared object file" % name)\n'
+        '        super().__init__(name, *args, **kw)\n'
+        'ctypes.CDLL = NoKmod\n')
     result = root.dnf('-y', 'upgrade', host=SRIOV,
                       env={'PYTHONPATH': '%s:%s' % (PLUGIN_DIR, shim)})
     assert result.returncode == 0, result

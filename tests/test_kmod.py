@@ -9,8 +9,8 @@ import pytest
 import kernelrepo
 import realdata
 import realkernel
-from dnf_kernelsplit.kmod import (ModuleIndex, kernel_release_from_path, module_name_from_kmod_provide,
-                                  module_name_from_path, normalize)
+from dnf_kernelsplit.kmod import (ModuleIndex, kernel_release_from_path, module_name_from_path,
+                                  normalize)
 
 
 @pytest.mark.parametrize('path, name', [
@@ -27,18 +27,6 @@ from dnf_kernelsplit.kmod import (ModuleIndex, kernel_release_from_path, module_
 ])
 def test_module_name_from_path(path, name):
     assert module_name_from_path(path) == name
-
-
-@pytest.mark.parametrize('provide, name', [
-    ('kmod(i40e.ko)', 'i40e'),
-    ('kmod(snd-hda-intel.ko)', 'snd_hda_intel'),
-    ('kmod(xen-netfront.ko.xz)', 'xen_netfront'),
-    ('kernel-core-uname-r = 6.9.1-1.x86_64', None),
-    ('kmod(i40e)', None),
-    ('kmod()', None),
-])
-def test_module_name_from_kmod_provide(provide, name):
-    assert module_name_from_kmod_provide(provide) == name
 
 
 @pytest.mark.parametrize('path, kver', [

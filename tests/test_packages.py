@@ -8,9 +8,12 @@ from dnf_kernelsplit.packages import (installed_kernels, kernel_packages, packag
 from harness import dnf_base
 
 
+EVERY_MODULE = set(kernelrepo.CATALOGUE)
+
+
 def release_map(base, kver):
     seeds = base.sack.query().filter(file__glob='/lib/modules/%s/*' % kver)
-    return kernel_packages(kver, release_packages(base.sack, kver, seeds))
+    return kernel_packages(base.sack, kver, release_packages(base.sack, kver, seeds), EVERY_MODULE)
 
 
 def modules_by_package(release):
@@ -72,8 +75,8 @@ def test_installed_kernels_newest_first_and_installed_flags(make_root):
         kernels = installed_kernels(base.sack)
         assert [k.kver for k in kernels] == ['6.9.1-1.x86_64', '6.8.0-1.x86_64']
         assert {p.name for p in kernels[1].packages} == {'kernel-core', 'kernel-drivers'}
-        release = kernel_packages(kernels[0].kver, release_packages(
-            base.sack, kernels[0].kver, kernels[0].packages))
+        release = kernel_packages(base.sack, kernels[0].kver, release_packages(
+            base.sack, kernels[0].kver, kernels[0].packages), EVERY_MODULE)
         installed = {p.name for p in release.packages if p.installed}
         assert installed == {'kernel-core'}
         assert {p.name for p in release.packages} == set(EXPECTED_DRIVERS_SPLIT)
@@ -91,6 +94,29 @@ def test_version_order_is_rpm_order_not_string_order(tmp_path, make_root):
     try:
         assert [k.kver for k in installed_kernels(base.sack)] == ['6.10.0-1.x86_64',
                                                                   '6.9.1-1.x86_64']
+    finally:
+        base.close()
+
+
+@pytest.mark.parametrize('module, provides', [
+    ('i40e', ['kmod(i40e.ko)']),
+    ('snd_hda_intel', ['kmod(snd-hda-intel.ko)', 'kmod(snd_hda_intel.ko)']),
+])
+def test_kmod_provide_names(module, provides):
+    from dnf_kernelsplit.packages import kmod_provides
+    assert kmod_provides(module) == provides
+
+
+def test_mixed_separators_and_unknown_modules(make_root):
+    base = dnf_base(make_root('split'))
+    try:
+        release = kernel_packages(base.sack, '6.9.1-1.x86_64', release_packages(
+            base.sack, '6.9.1-1.x86_64',
+            base.sack.query().filter(file__glob='/lib/modules/6.9.1-1.x86_64/*')),
+            ['snd_hda_intel', 'no_such_module'])
+        assert [p.name for p in release.providers('snd_hda_intel')] == ['kernel-drivers']
+        assert release.providers('no_such_module') == ()
+        assert release.shipping == {p.nevra for p in release.packages if p.name != 'kernel'}
     finally:
         base.close()
 

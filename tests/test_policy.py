@@ -84,9 +84,8 @@ def test_unjudged_only_when_packages_are_missing_and_carry_no_provides():
     assert judge_device(unbound(), RELEASE, BUILTIN).unjudged            # sriov, gpu not installed
     everything = KernelPackages('k', (CORE,), {'nvme': (CORE,)}, shipping=frozenset({CORE.nevra}))
     assert not judge_device(unbound(), everything, BUILTIN).unjudged     # the index is complete
-    with_provides = KernelPackages('k', RELEASE.packages, RELEASE.modules,
-                                   (AliasEntry('xen:vif', 'xen_netfront', CORE),),
-                                   RELEASE.shipping)
+    with_provides = KernelPackages('k', RELEASE.packages, RELEASE.modules, RELEASE.shipping,
+                                   carries_modaliases=True)
     assert not judge_device(unbound(), with_provides, BUILTIN).unjudged  # exact mode had its say
     bound = DeviceNeed(Device('/sys/devices/x', 'pci', 'm', driver='foo'), (), 'safety-net')
     assert not judge_device(bound, RELEASE, BUILTIN).unjudged

@@ -8,18 +8,14 @@ import os
 import dnf.cli
 import dnf.exceptions
 
-from . import report
 from .config import Config
-from .host import HostNeeds, host_needs, in_container
-from .kmod import KmodError, ModuleIndex
-from .packages import installed_kernels, kernel_packages, modalias_matches, release_packages
-from .policy import KernelVerdict, judge_kernel
 
 logger = logging.getLogger('dnf.plugin')
 
 
-def builtin_modules(root: str, kver: str, host: HostNeeds) -> frozenset[str] | None:
+def builtin_modules(root: str, kver: str, host) -> frozenset[str] | None:
     """KVER's built-in modules from its own index, else from the reference index (None: no index)."""
+    from .kmod import KmodError, ModuleIndex
     if host.index is not None and host.index_kver == kver:
         return host.index.builtin_modules()
     try:
@@ -31,6 +27,7 @@ def builtin_modules(root: str, kver: str, host: HostNeeds) -> frozenset[str] | N
 
 def refuse_reason(config: Config, installroot: str) -> str | None:
     """Why this dnf run must not judge its root against this machine's hardware."""
+    from .host import in_container
     if os.path.realpath(installroot) != '/':
         if not config.hardware_in_installroot:
             return ('--installroot %s is not this machine; set hardware_in_installroot=yes '
@@ -74,6 +71,11 @@ class KernelsplitCommand(dnf.cli.Command):
         {'check': self.check}[self.opts.subcommand[0]]()
 
     def check(self) -> None:
+        # Imported here: every dnf run loads this module, few run the check.
+        from . import report
+        from .host import host_needs
+        from .packages import installed_kernels, kernel_packages, release_packages
+        from .policy import judge_kernel
         config = self.plugin_config
         root = self.base.conf.installroot
         reason = refuse_reason(config, root)
@@ -89,13 +91,14 @@ class KernelsplitCommand(dnf.cli.Command):
         targets = kernels if self.opts.all_kernels else kernels[:1]
         unresolved = [n.device.modalias for n in host.needs if not n.modules]
         verdicts = []
+        wanted = {m for need in host.needs for m in need.modules}
         for kernel in targets:
-            release = kernel_packages(kernel.kver,
-                                      release_packages(self.base.sack, kernel.kver, kernel.packages))
-            verdicts.append(judge_kernel(host.needs, release,
-                                         builtin_modules(root, kernel.kver, host),
-                                         default=kernel is kernels[0],
-                                         exact=modalias_matches(release, unresolved)))
+            builtin = builtin_modules(root, kernel.kver, host)
+            release = kernel_packages(self.base.sack, kernel.kver,
+                                      release_packages(self.base.sack, kernel.kver, kernel.packages),
+                                      wanted, unresolved, builtin=builtin or frozenset())
+            verdicts.append(judge_kernel(host.needs, release, builtin,
+                                         default=kernel is kernels[0]))
         render = report.kernels_json if self.opts.json else report.check_text
         print(render(verdicts, host.index_kver, host.ignored, host.notes))
         if verdicts[0].lacking:

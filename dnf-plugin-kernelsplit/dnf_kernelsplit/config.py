@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Optional, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
+    from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 SECTION = 'main'
 ON_MISSING_CHOICES = ('install', 'warn', 'fail')

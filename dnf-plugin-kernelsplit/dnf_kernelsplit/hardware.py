@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
+    from typing import Any, Iterable, Optional
 
 logger = logging.getLogger('dnf.plugin')
 
@@ -149,7 +151,8 @@ def discover(buses: Optional[frozenset[str]] = None) -> Discovery:
     if not os.path.isdir('/sys/bus'):
         return Discovery((), '/sys is not mounted')
     try:
-        enumeration = list(pyudev.Context().list_devices())
+        # libudev filters on the property itself: devices without one never reach Python.
+        enumeration = list(pyudev.Context().list_devices().match_property('MODALIAS', '*'))
     except Exception as exc:
         return Discovery((), 'udev cannot list devices (%s)' % exc)
     return Discovery(devices_from_udev(enumeration, buses))

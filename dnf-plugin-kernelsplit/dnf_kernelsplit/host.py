@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
+    from typing import Optional, Sequence
 
 from . import hardware
 from .config import Config

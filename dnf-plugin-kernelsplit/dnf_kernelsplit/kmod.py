@@ -14,7 +14,9 @@ import locale
 import os
 import re
 from dataclasses import dataclass
-from typing import Generic, Iterable, Optional, Sequence, TypeVar
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
+    from typing import Any, Iterable, Optional, Sequence
 
 MODULE_DIRS = ('lib/modules', 'usr/lib/modules')
 MODULE_SUFFIXES = ('.ko', '.ko.xz', '.ko.zst', '.ko.gz')
@@ -26,13 +28,11 @@ _CONFIG_DIRS = ('etc/modprobe.d', 'run/modprobe.d', 'usr/local/lib/modprobe.d',
 
 _KMOD_INDEX_MODULES_BUILTIN = 4  # enum kmod_index
 _LOG_CRIT = 2
-_KMOD_PROV_RE = re.compile(r'^kmod\((?P<file>[^()\s]+)\)$')
-_MODALIAS_PROV_RE = re.compile(r'^modalias\((?P<pattern>[^()\s]+)\)(?:\s*=\s*(?P<module>\S+))?$')
 _PERCENT_RE = re.compile(r'%([0-9A-Fa-f]{2})')
 # What rpm/modalias.prov leaves as is; everything else is %XX-encoded.
 _MODALIAS_SAFE = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
                            '*?[]!^:._+-/')
-_WILDCARDS = '*?['
+_LITERAL_PREFIX_RE = re.compile(r'[^*?[]*')
 
 
 class KmodError(Exception):
@@ -53,12 +53,9 @@ def module_name_from_path(path: str) -> Optional[str]:
     return None
 
 
-def module_name_from_kmod_provide(provide: str) -> Optional[str]:
-    """'kmod(snd-hda-intel.ko)' -> 'snd_hda_intel' (the provide Fedora's kernels carry)."""
-    match = _KMOD_PROV_RE.match(provide.strip())
-    if match is None:
-        return None
-    return module_name_from_path(match.group('file'))
+def literal_prefix(pattern: str) -> str:
+    """The part of an alias pattern before its first wildcard (* ? [)."""
+    return _LITERAL_PREFIX_RE.match(pattern).group()  # type: ignore[union-attr]
 
 
 def encode_modalias(pattern: str) -> str:
@@ -75,11 +72,18 @@ def decode_modalias(text: str) -> str:
 
 def modalias_from_provide(provide: str) -> Optional[tuple[str, Optional[str]]]:
     """'modalias(pci:v...*) = i40e' -> ('pci:v...*', 'i40e'); the module part is optional."""
-    match = _MODALIAS_PROV_RE.match(provide.strip())
-    if match is None:
+    if not provide.startswith('modalias('):
         return None
-    module = match.group('module')
-    return decode_modalias(match.group('pattern')), normalize(module) if module else None
+    close = provide.rfind(')')
+    pattern, rest = provide[9:close], provide[close + 1:].strip()
+    if close < 0 or not pattern or '(' in pattern or ' ' in pattern:
+        return None
+    module = None
+    if rest:
+        if not rest.startswith('='):
+            return None
+        module = normalize(rest[1:].strip()) or None
+    return (decode_modalias(pattern) if '%' in pattern else pattern), module
 
 
 def kernel_release_from_path(path: str) -> Optional[str]:
@@ -103,11 +107,14 @@ class _Lib:
     """The few libkmod entry points we use, typed once."""
 
     def __init__(self) -> None:
-        name = ctypes.util.find_library('kmod') or 'libkmod.so.2'
         try:
-            lib = ctypes.CDLL(name)
-        except OSError as exc:
-            raise KmodError('libkmod cannot be loaded: %s' % exc) from exc
+            # The soname first: find_library() may run ldconfig or gcc to look.
+            lib = ctypes.CDLL('libkmod.so.2')
+        except OSError:
+            try:
+                lib = ctypes.CDLL(ctypes.util.find_library('kmod') or 'libkmod.so')
+            except OSError as exc:
+                raise KmodError('libkmod cannot be loaded: %s' % exc) from exc
         vp, cp, ip = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
         sigs = {
             'kmod_new': (vp, [cp, ctypes.POINTER(cp)]),
@@ -195,9 +202,6 @@ class ModuleInfo:
         return self.builtin or self.path is not None
 
 
-T = TypeVar('T')
-
-
 class _Fnmatch:
     """glibc's fnmatch(3), the function kmod matches aliases with (flags 0)."""
 
@@ -210,31 +214,34 @@ class _Fnmatch:
         return self._fn(pattern, string, 0) == 0
 
 
-class AliasMatcher(Generic[T]):
+class AliasMatcher:
     """Modalias patterns (from packages' modalias() provides) matched as kmod matches.
 
     Patterns are indexed by their literal prefix (up to the first wildcard),
     so a device's modalias is compared only with the patterns that can match.
     """
 
-    def __init__(self, entries: Iterable[tuple[str, T]]) -> None:
-        self._by_prefix: dict[str, list[tuple[bytes, T]]] = {}
+    def __init__(self, entries: Iterable[tuple[str, Any]]) -> None:
+        self._by_prefix: dict[str, list[tuple[str, Any]]] = {}
         for pattern, value in entries:
-            cut = min((i for i in (pattern.find(w) for w in _WILDCARDS) if i >= 0),
-                      default=len(pattern))
-            self._by_prefix.setdefault(pattern[:cut], []).append((pattern.encode(), value))
+            prefix = literal_prefix(pattern)
+            bucket = self._by_prefix.get(prefix)
+            if bucket is None:
+                self._by_prefix[prefix] = [(pattern, value)]
+            else:
+                bucket.append((pattern, value))
         self._fnmatch = _Fnmatch()
 
     def __bool__(self) -> bool:
         return bool(self._by_prefix)
 
-    def match(self, modalias: str) -> list[T]:
+    def match(self, modalias: str) -> list[Any]:
         found = []
         target = modalias.encode()
         with _c_locale().active():
             for end in range(len(modalias) + 1):
                 for pattern, value in self._by_prefix.get(modalias[:end], ()):
-                    if self._fnmatch(pattern, target):
+                    if self._fnmatch(pattern.encode(), target):
                         found.append(value)
         return found
 

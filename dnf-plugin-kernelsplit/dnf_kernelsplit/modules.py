@@ -14,7 +14,9 @@ no kernel subpackage can ship them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
+    from typing import Iterable, Optional
 
 from .hardware import PASSTHROUGH_STUBS, Device
 from .kmod import ModuleIndex, normalize

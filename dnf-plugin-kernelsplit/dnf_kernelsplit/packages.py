@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
+    from typing import Any, Iterable, Mapping, Optional
 
-from .kmod import MODULE_DIRS, AliasMatcher, kernel_release_from_path, modalias_from_provide, \
-    module_name_from_kmod_provide, module_name_from_path
+from .kmod import MODULE_DIRS, AliasMatcher, kernel_release_from_path, literal_prefix, \
+    modalias_from_provide, module_name_from_path
 
 _MODULE_GLOBS = ['/%s/*' % d for d in MODULE_DIRS]
 
@@ -47,12 +49,20 @@ class AliasEntry:
 
 @dataclass(frozen=True)
 class KernelPackages:
-    """The packages of one kernel release, the modules each ships and their modalias provides."""
+    """The packages of one kernel release and which of them ship the modules asked about.
+
+    Exact mode: `exact` maps each modalias the local index could not resolve
+    to the modalias() provides that match it, among the packages that are not
+    (going to be) installed; `carries_modaliases` says whether those packages
+    have such provides at all.
+    """
     kver: str
     packages: tuple[PackageRef, ...]
     modules: Mapping[str, tuple[PackageRef, ...]] = field(hash=False, compare=False)
-    aliases: tuple[AliasEntry, ...] = ()
     shipping: frozenset[str] = frozenset()   # NEVRAs of the packages that ship modules
+    exact: Mapping[str, tuple[AliasEntry, ...]] = field(default_factory=dict, hash=False,
+                                                        compare=False)
+    carries_modaliases: bool = False
 
     @property
     def installed(self) -> bool:
@@ -74,25 +84,31 @@ def nevra(pkg: Any) -> str:
 
 
 def package_kernel_releases(pkg: Any) -> frozenset[str]:
-    """The KVERs PKG ships into (/lib/modules/KVER/...) or declares (*-uname-r = KVER)."""
-    kvers = set()
+    """The KVERs PKG ships into (/lib/modules/KVER/...) or, failing that, declares (*-uname-r).
+
+    Files first: a kernel package's file list is short next to its provides
+    (tens of thousands with kmod() and modalias() ones).
+    """
+    kvers: set[str] = set()
+    seen_prefix = None
+    for path in pkg.files:
+        if seen_prefix is not None and path.startswith(seen_prefix):
+            continue
+        kver = kernel_release_from_path(path)
+        if kver is not None:
+            kvers.add(kver)
+            seen_prefix = path[:path.index(kver) + len(kver) + 1]
+    if kvers:
+        return frozenset(kvers)
     for reldep in pkg.provides:
         name, sep, version = str(reldep).partition(' = ')
         if sep and name.endswith('-uname-r'):
             kvers.add(version.strip())
-    for path in pkg.files:
-        kver = kernel_release_from_path(path)
-        if kver is not None:
-            kvers.add(kver)
     return frozenset(kvers)
 
 
-def package_modules(pkg: Any, kver: str) -> frozenset[str]:
-    """Modules PKG ships for KVER: its kmod() provides, else its .ko files."""
-    from_provides = {module_name_from_kmod_provide(str(r)) for r in pkg.provides}
-    from_provides.discard(None)
-    if from_provides:
-        return frozenset(from_provides)  # type: ignore[arg-type]
+def modules_in_files(pkg: Any, kver: str) -> frozenset[str]:
+    """The modules PKG's file list puts under /lib/modules/KVER/."""
     names = set()
     for path in pkg.files:
         if kernel_release_from_path(path) == kver:
@@ -102,16 +118,56 @@ def package_modules(pkg: Any, kver: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def package_modaliases(pkg: Any) -> list[tuple[str, Optional[str]]]:
-    """PKG's modalias(PATTERN) [= MODULE] provides, decoded."""
-    found = []
+def ships_modules(pkg: Any, kver: str) -> bool:
+    """Whether PKG ships any module for KVER (file list, else a kmod() provide)."""
+    files = pkg.files
+    for path in files:
+        if module_name_from_path(path) is not None and kernel_release_from_path(path) == kver:
+            return True
+    return not files and any(str(r).startswith('kmod(') for r in pkg.provides)
+
+
+def kmod_provided_modules(pkg: Any) -> frozenset[str]:
+    """The modules PKG's kmod() provides name, normalised ('snd-soc-sof_es8336.ko' too)."""
+    names = set()
     for reldep in pkg.provides:
         text = str(reldep)
-        if text.startswith('modalias('):
-            parsed = modalias_from_provide(text)
-            if parsed is not None:
-                found.append(parsed)
-    return found
+        if text.startswith('kmod(') and text.endswith(')'):
+            name = module_name_from_path(text[5:-1])
+            if name is not None:
+                names.add(name)
+    return frozenset(names)
+
+
+def kmod_provides(module: str) -> list[str]:
+    """The kmod() provides that name MODULE: file names use '-' or '_'."""
+    return ['kmod(%s.ko)' % form for form in sorted({module, module.replace('_', '-')})]
+
+
+def package_modaliases(pkg: Any, wanted_prefixes: Optional[set[str]] = None
+                       ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
+    """PKG's modalias(PATTERN) [= MODULE] provides: (whether it has any, the decoded ones).
+
+    WANTED_PREFIXES: keep only patterns whose literal prefix (up to the first
+    wildcard) is among them -- the prefixes of the modaliases to match.  A
+    kernel package has tens of thousands of these; most cannot match.
+    """
+    found, any_seen = [], False
+    for reldep in pkg.provides:
+        text = str(reldep)
+        if not text.startswith('modalias('):
+            continue
+        any_seen = True
+        if wanted_prefixes is not None:
+            prefix = literal_prefix(text[9:])
+            if '%' in prefix:
+                prefix = literal_prefix(modalias_from_provide(text)[0])   # type: ignore[index]
+            if prefix not in wanted_prefixes:
+                continue
+        parsed = modalias_from_provide(text)
+        if parsed is not None:
+            found.append(parsed)
+    return any_seen, found
 
 
 def _evr_cmp(a: Any, b: Any) -> int:
@@ -130,9 +186,8 @@ class InstalledKernel:
 
 def installed_kernels(sack: Any) -> list[InstalledKernel]:
     """Installed kernel releases, the newest (the default boot entry) first."""
-    installed = sack.query().installed()
-    candidates = installed.filter(file__glob=_MODULE_GLOBS).union(
-        installed.filter(provides__glob='*-uname-r'))
+    # An installed kernel ships files into /lib/modules/KVER; the rpmdb always has file lists.
+    candidates = sack.query().installed().filter(file__glob=_MODULE_GLOBS)
     kernels = [InstalledKernel(kver, tuple(pkgs)) for kver, pkgs in kernels_of(candidates).items()]
 
     def newest(kernel: InstalledKernel) -> Any:
@@ -160,33 +215,58 @@ def release_packages(sack: Any, kver: str, seeds: Iterable[Any]) -> list[Any]:
     return list(found)
 
 
-def kernel_packages(kver: str, pkgs: Iterable[Any], added: frozenset[str] = frozenset(),
-                    removed: frozenset[str] = frozenset()) -> KernelPackages:
-    """The module -> package map of release KVER made of PKGS (hawkey packages).
+def kernel_packages(sack: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[str] = (),
+                    unresolved: Iterable[str] = (), added: frozenset[str] = frozenset(),
+                    removed: frozenset[str] = frozenset(),
+                    builtin: frozenset[str] = frozenset()) -> KernelPackages:
+    """Release KVER made of PKGS (hawkey packages): which of them ships each WANTED module,
+    and which modalias() provides match each UNRESOLVED modalias (exact mode).
 
-    ADDED / REMOVED: NEVRAs the transaction at hand installs / takes away; a
-    package is `present` when installed and not removed, or added.
+    A module's packages are those with its kmod(NAME.ko) provide (a whatprovides
+    lookup); failing those, those whose kmod() provides or file list name it
+    with other separators.  BUILTIN modules (per the local index) skip that
+    slower search: no package ships them.  ADDED / REMOVED: NEVRAs the
+    transaction at hand installs / takes away; a package is `present` when
+    installed and not removed, or added.
     """
+    pkgs = list(pkgs)
     refs: dict[str, PackageRef] = {}
-    shipped: dict[str, set[str]] = {}
-    aliases: dict[str, list[tuple[str, Optional[str]]]] = {}
     for pkg in pkgs:
         key = nevra(pkg)
         installed = bool(pkg.installed) or (key in refs and refs[key].installed)
         refs[key] = PackageRef(key, pkg.name, installed,
                                (installed and key not in removed) or key in added)
-        shipped.setdefault(key, set()).update(package_modules(pkg, kver))
-        aliases.setdefault(key, package_modaliases(pkg))
-    modules: dict[str, list[PackageRef]] = {}
-    for key in sorted(refs):
-        for module in shipped[key]:
-            modules.setdefault(module, []).append(refs[key])
-    return KernelPackages(
-        kver, tuple(refs[k] for k in sorted(refs)),
-        {m: tuple(p) for m, p in modules.items()},
-        tuple(AliasEntry(pattern, module, refs[key])
-              for key in sorted(refs) for pattern, module in aliases[key]),
-        frozenset(k for k, names in shipped.items() if names))
+    release = sack.query().filterm(pkg=pkgs)
+    scanned: Optional[dict[str, set[str]]] = None
+    modules: dict[str, tuple[PackageRef, ...]] = {}
+    for module in sorted(set(wanted)):
+        found = {nevra(p) for p in release.filter(provides=kmod_provides(module))}
+        if not found and module not in builtin:
+            if scanned is None:
+                scanned = {}
+                for pkg in pkgs:
+                    names = kmod_provided_modules(pkg) or modules_in_files(pkg, kver)
+                    for name in names:
+                        scanned.setdefault(name, set()).add(nevra(pkg))
+            found = scanned.get(module, set())
+        modules[module] = tuple(refs[k] for k in sorted(found))
+    # Exact mode only looks where the local index cannot: packages not installed.
+    unresolved = list(dict.fromkeys(unresolved))
+    prefixes = {alias[:end] for alias in unresolved for end in range(len(alias) + 1)}
+    carries, entries = False, {}
+    for pkg in sorted(pkgs, key=nevra):
+        ref = refs[nevra(pkg)]
+        if ref.present:
+            continue
+        has_any, matching = package_modaliases(pkg, prefixes)
+        carries = carries or has_any
+        for pattern, module in matching:
+            entries.setdefault(AliasEntry(pattern, module, ref), None)
+    matcher = AliasMatcher((entry.pattern, entry) for entry in entries)
+    exact = {alias: tuple(matcher.match(alias)) for alias in unresolved} if matcher else {}
+    return KernelPackages(kver, tuple(refs[k] for k in sorted(refs)), modules,
+                          frozenset(nevra(p) for p in pkgs if ships_modules(p, kver)),
+                          {a: m for a, m in exact.items() if m}, carries)
 
 
 def kernels_of(pkgs: Iterable[Any]) -> dict[str, list[Any]]:
@@ -196,12 +276,3 @@ def kernels_of(pkgs: Iterable[Any]) -> dict[str, list[Any]]:
         for kver in package_kernel_releases(pkg):
             found.setdefault(kver, []).append(pkg)
     return found
-
-
-def modalias_matches(release: KernelPackages,
-                     modaliases: Iterable[str]) -> dict[str, tuple[AliasEntry, ...]]:
-    """Exact mode: each MODALIAS matched against RELEASE's modalias() provides."""
-    if not release.aliases:
-        return {}
-    matcher = AliasMatcher((entry.pattern, entry) for entry in release.aliases)
-    return {alias: tuple(matcher.match(alias)) for alias in dict.fromkeys(modaliases)}

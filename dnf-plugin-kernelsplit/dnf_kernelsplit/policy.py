@@ -22,7 +22,9 @@ device (strandings); on_missing decides what each of those does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
+    from typing import Iterable, Mapping, Optional, Sequence
 
 from .hardware import Device
 from .modules import DeviceNeed
@@ -116,7 +118,7 @@ def judge_device(need: DeviceNeed, release: KernelPackages, builtin: Optional[fr
             return DeviceVerdict(need, MISSING if install else OK,
                                  tuple(packages[k] for k in sorted(packages)), install,
                                  exact=tuple(exact))
-        unjudged = need.device.driver is None and not release.aliases and \
+        unjudged = need.device.driver is None and not release.carries_modaliases and \
             bool(release.lacking_packages)
         return DeviceVerdict(need, UNSUPPORTED, (), (), unjudged=unjudged)
     packages: dict[str, PackageRef] = {}
@@ -140,13 +142,11 @@ def judge_device(need: DeviceNeed, release: KernelPackages, builtin: Optional[fr
 
 
 def judge_kernel(needs: Iterable[DeviceNeed], release: KernelPackages,
-                 builtin: Optional[frozenset[str]],
-                 default: bool = False,
-                 exact: Optional[Mapping[str, Sequence[AliasEntry]]] = None) -> KernelVerdict:
-    """Every device's verdict for RELEASE; EXACT maps a modalias to its exact-mode matches."""
-    exact = exact or {}
-    devices = tuple(judge_device(need, release, builtin, exact.get(need.device.modalias, ()))
-                    for need in needs)
+                 builtin: Optional[frozenset[str]], default: bool = False) -> KernelVerdict:
+    """Every device's verdict for RELEASE (with its exact-mode matches, when it has some)."""
+    devices = tuple(judge_device(need, release, builtin,
+                                 release.exact.get(need.device.modalias, ()) if not need.modules
+                                 else ()) for need in needs)
     lacking = release.lacking_packages if any(d.unjudged for d in devices) else ()
     return KernelVerdict(release.kver, default, devices, lacking)
 

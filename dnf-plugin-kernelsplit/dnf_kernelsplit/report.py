@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
+    from typing import Any, Iterable, Sequence
 
 from .hardware import Device
 from .policy import MISSING, DeviceVerdict, KernelVerdict

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
+    from typing import Any, Optional
 
 import dnf.exceptions
 import dnf.transaction
 
-from . import report
 from .config import Config
-from .host import host_needs, in_container, running_release
-from .packages import (installed_kernels, kernel_packages, kernels_of, modalias_matches, nevra,
-                       release_packages)
-from .policy import TransactionPlan, judge_kernel, plan_transaction, strandings
+from .packages import kernels_of, nevra
 
 logger = logging.getLogger('dnf.plugin')
 
@@ -35,6 +34,7 @@ _BACKWARD = frozenset(dnf.transaction.BACKWARD_ACTIONS) | {dnf.transaction.PKG_R
 
 def step_aside_reason(base: Any, cli: Any, config: Config) -> Optional[str]:
     """Why the hook must leave this transaction alone, or None."""
+    from .host import in_container
     root = base.conf.installroot
     if os.path.realpath(root) != '/':
         if not config.hardware_in_installroot:
@@ -54,7 +54,7 @@ def step_aside_reason(base: Any, cli: Any, config: Config) -> Optional[str]:
 
 @dataclass
 class HookResult:
-    plan: Optional[TransactionPlan] = None
+    plan: Optional[Any] = None                                # policy.TransactionPlan
     packages: dict[str, Any] = field(default_factory=dict)   # NEVRA -> hawkey package to add
 
 
@@ -72,6 +72,10 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None) -> HookRe
     incoming, outgoing = kernels_of(forward), kernels_of(backward)
     if not incoming and not outgoing:
         return HookResult()
+    # Only transactions with a kernel get this far; the rest never import these.
+    from .host import host_needs, running_release
+    from .packages import installed_kernels, kernel_packages, release_packages
+    from .policy import judge_kernel, plan_transaction, strandings
     running = running or running_release()
     root = base.conf.installroot
     installed = installed_kernels(base.sack)
@@ -85,18 +89,22 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None) -> HookRe
     removed = frozenset(nevra(p) for p in backward)
     builtin = host.index.builtin_modules() if host.index is not None else None
     unresolved = [n.device.modalias for n in host.needs if not n.modules]
+    wanted = {m for need in host.needs for m in need.modules}
     verdicts, candidates = [], {}
     for kver, seeds in sorted(incoming.items()):
         pkgs = release_packages(base.sack, kver, seeds)
         candidates.update((nevra(p), p) for p in pkgs if not p.installed)
-        release = kernel_packages(kver, pkgs, added, removed)
-        verdicts.append(judge_kernel(host.needs, release, builtin,
-                                     exact=modalias_matches(release, unresolved)))
+        release = kernel_packages(base.sack, kver, pkgs, wanted, unresolved, added, removed,
+                                  builtin or frozenset())
+        verdicts.append(judge_kernel(host.needs, release, builtin))
     installed_by_kver = {k.kver: k.packages for k in installed}
     stranded = []
     for kver, seeds in sorted(outgoing.items()):
         pkgs = release_packages(base.sack, kver, list(seeds) + list(installed_by_kver.get(kver, ())))
-        stranded += strandings(host.needs, kernel_packages(kver, pkgs, added, removed), running)
+        stranded += strandings(host.needs,
+                               kernel_packages(base.sack, kver, pkgs, wanted, (), added, removed,
+                                               builtin or frozenset()),
+                               running)
     plan = plan_transaction(verdicts, stranded, config.on_missing)
     return HookResult(plan, {a.package.nevra: candidates[a.package.nevra]
                              for a in plan.install if a.package.nevra in candidates})
@@ -111,6 +119,7 @@ def packages_to_add(base: Any, cli: Any, config: Config) -> list[Any]:
     if reason:
         logger.debug('kernelsplit: stepping aside: %s', reason)
         return []
+    started = time.monotonic()
     try:
         result = plan_for(base, config)
     except dnf.exceptions.Error:
@@ -123,6 +132,8 @@ def packages_to_add(base: Any, cli: Any, config: Config) -> list[Any]:
     plan = result.plan
     if plan is None:
         return []
+    logger.debug('kernelsplit: planned in %.0f ms', (time.monotonic() - started) * 1000)
+    from . import report
     if plan.refuse:
         raise dnf.exceptions.Error(report.refusal_message(plan, config.source))
     for stranding in plan.strandings:           # on_missing=warn
