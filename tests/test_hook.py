@@ -328,7 +328,7 @@ def test_an_internal_error_does_not_break_dnf(make_root, tmp_path):
     shim.mkdir()
     (shim / 'sitecustomize.py').write_text(
         'import dnf_kernelsplit.packages as p\n'
-        'def broken(sack): raise RuntimeError("injected fault")\n'
+        'def broken(*args): raise RuntimeError("injected fault")\n'
         'p.installed_kernels = broken\n')
     result = root.dnf('-y', 'upgrade', host=SRIOV,
                       env={'PYTHONPATH': '%s:%s' % (PLUGIN_DIR, shim)})

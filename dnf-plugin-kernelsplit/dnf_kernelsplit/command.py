@@ -81,7 +81,7 @@ class KernelsplitCommand(dnf.cli.Command):
         reason = refuse_reason(config, root)
         if reason:
             raise dnf.exceptions.Error('kernelsplit: %s' % reason)
-        kernels = installed_kernels(self.base.sack)
+        kernels = installed_kernels(self.base.sack, root)
         if not kernels:
             raise dnf.exceptions.Error('kernelsplit: no kernel is installed in %s' % root)
         host = host_needs(config, root, [k.kver for k in kernels])

@@ -78,7 +78,7 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None) -> HookRe
     from .policy import judge_kernel, plan_transaction, strandings
     running = running or running_release()
     root = base.conf.installroot
-    installed = installed_kernels(base.sack)
+    installed = installed_kernels(base.sack, root)
     host = host_needs(config, root, [k.kver for k in installed], running)
     if host.hardware_problem:
         logger.warning('kernelsplit: cannot list this machine\'s devices (%s); the driver '
