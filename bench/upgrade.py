@@ -59,12 +59,13 @@ def timed(command: list[str], env: dict[str, str], report: Path) -> tuple[float,
     return float(wall), int(rss_kib) / 1024.0, done.returncode
 
 
-def measure(root: Installroot, host: Path, drivers: Path, rounds: int, work: Path) -> dict:
+def measure(root: Installroot, host: Path, drivers: Path, rounds: int, work: Path,
+            dnf_args: tuple[str, ...] = ('upgrade',)) -> dict:
     env = {k: v for k, v in root.env.items() if k != 'PYTHONDONTWRITEBYTECODE'}
 
     def command(plugin: bool) -> list[str]:
         return ['umockdev-run', '-d', str(host), '--', PYTHON, str(TESTBED_EXEC), str(drivers),
-                '--'] + root.dnf_command('-C', '--assumeno', 'upgrade', plugin=plugin)
+                '--'] + root.dnf_command('-C', '--assumeno', *dnf_args, plugin=plugin)
 
     shown = subprocess.run(command(True), env=env, capture_output=True, text=True)
     lines = [l for l in shown.stdout.splitlines() if l.startswith('kernelsplit:')]
@@ -158,6 +159,18 @@ def main() -> int:
             print('  rss   plugin off %.1f MB, on %.1f MB: %+.1f MB%s'
                   % (result['rss_off_mb'], result['rss_on_mb'], result['rss_delta_mb'],
                      ' (target <= 10 MB)' if target else ''))
+    # Every other transaction: the hook only looks for a kernel among its packages.
+    root = Installroot(work / 'distro-standard', {'kernel': kernel_repo, 'distro': distro_repo})
+    result = measure(root, host, host_drivers, args.rounds, work,
+                     ('reinstall', 'distro-pkg-00001'))
+    result.update(system='distro', install='no kernel in the transaction')
+    figures['runs'].append(result)
+    print('\ndistro system, a transaction without a kernel (dnf reinstall distro-pkg-00001):')
+    print('  wall  plugin off %.3f s, on %.3f s: %+.1f ms, %+.1f%%'
+          % (result['wall_off_s'], result['wall_on_s'], result['overhead_ms'],
+             result['overhead_pct']))
+    print('  rss   plugin off %.1f MB, on %.1f MB: %+.1f MB'
+          % (result['rss_off_mb'], result['rss_on_mb'], result['rss_delta_mb']))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + '\n')
     shutil.rmtree(work, ignore_errors=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import dnf.cli
 import dnf.exceptions
@@ -23,22 +22,6 @@ def builtin_modules(root: str, kver: str, host) -> frozenset[str] | None:
             return index.builtin_modules()
     except KmodError:
         return host.index.builtin_modules() if host.index is not None else None
-
-
-def refuse_reason(config: Config, installroot: str) -> str | None:
-    """Why this dnf run must not judge its root against this machine's hardware."""
-    from .host import in_container
-    if os.path.realpath(installroot) != '/':
-        if not config.hardware_in_installroot:
-            return ('--installroot %s is not this machine; set hardware_in_installroot=yes '
-                    'in %s to judge its kernels against this machine\'s hardware'
-                    % (installroot, config.source))
-        return None
-    container = in_container()
-    if container:
-        return ('this looks like a container (%s): its kernels are never booted on this '
-                'hardware' % container)
-    return None
 
 
 class KernelsplitCommand(dnf.cli.Command):
@@ -73,12 +56,12 @@ class KernelsplitCommand(dnf.cli.Command):
     def check(self) -> None:
         # Imported here: every dnf run loads this module, few run the check.
         from . import report
-        from .host import host_needs
+        from .host import foreign_root_reason, host_needs
         from .packages import installed_kernels, kernel_packages, release_packages
         from .policy import judge_kernel
         config = self.plugin_config
         root = self.base.conf.installroot
-        reason = refuse_reason(config, root)
+        reason = foreign_root_reason(config, root)
         if reason:
             raise dnf.exceptions.Error('kernelsplit: %s' % reason)
         kernels = installed_kernels(self.base.sack, root)

@@ -36,6 +36,25 @@ def in_container() -> Optional[str]:
     return None
 
 
+def foreign_root_reason(config: Config, installroot: str) -> Optional[str]:
+    """Why ROOT's kernels are not to be judged against this machine's hardware, or None.
+
+    An installroot other than / is some other system unless the configuration
+    says it is one this machine will boot; a container's own root never boots.
+    """
+    if os.path.realpath(installroot) != '/':
+        if config.hardware_in_installroot:
+            return None
+        return ('--installroot %s is not this machine; set hardware_in_installroot=yes in %s '
+                'to judge its kernels against this machine\'s hardware'
+                % (installroot, config.source))
+    container = in_container()
+    if container:
+        return ('this looks like a container (%s): its kernels are never booted on this '
+                'hardware' % container)
+    return None
+
+
 def running_release() -> str:
     return os.uname().release
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
-    from typing import Iterable, Mapping, Optional, Sequence
+    from typing import Iterable, Optional, Sequence
 
 from .hardware import Device
 from .modules import DeviceNeed

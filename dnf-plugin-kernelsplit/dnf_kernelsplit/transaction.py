@@ -10,7 +10,6 @@ raises dnf.exceptions.Error.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -34,15 +33,10 @@ _BACKWARD = frozenset(dnf.transaction.BACKWARD_ACTIONS) | {dnf.transaction.PKG_R
 
 def step_aside_reason(base: Any, cli: Any, config: Config) -> Optional[str]:
     """Why the hook must leave this transaction alone, or None."""
-    from .host import in_container
-    root = base.conf.installroot
-    if os.path.realpath(root) != '/':
-        if not config.hardware_in_installroot:
-            return '--installroot %s without hardware_in_installroot=yes' % root
-    else:
-        container = in_container()
-        if container:
-            return 'running in a container (%s)' % container
+    from .host import foreign_root_reason
+    reason = foreign_root_reason(config, base.conf.installroot)
+    if reason:
+        return reason
     command = getattr(cli, 'command', None)
     opts = getattr(command, 'opts', None)
     if getattr(opts, 'command', None) in _OFFLINE_COMMANDS:
