@@ -7,9 +7,10 @@ BUILD   := $(CURDIR)/build
 
 DEBIAN_PACKAGES := dnf python3-dnf rpm createrepo-c umockdev python3-pyudev kmod libkmod2 \
 	libkmod-dev python3-pytest python3-systemd gcc libc6-dev binutils xz-utils zstd \
-	util-linux make apt
+	util-linux make apt python3-createrepo-c
 FEDORA_PACKAGES := python3-dnf rpm-build createrepo_c umockdev python3-pyudev kmod kmod-libs \
-	kmod-devel python3-pytest python3-systemd gcc binutils xz zstd util-linux make
+	kmod-devel python3-pytest python3-systemd gcc binutils xz zstd util-linux make \
+	python3-createrepo_c python3-dnf-plugins-core
 
 .PHONY: deps test demo bench rpm clean
 
@@ -36,14 +37,17 @@ demo: deps
 	$(PYTHON) demo/demo.py
 
 bench: deps
+	mkdir -p $(BUILD)
 	$(PYTHON) bench/resolve.py --json $(BUILD)/bench-resolve.json
+	$(PYTHON) bench/upgrade.py --json $(BUILD)/bench-upgrade.json
 
 rpm: deps
 	rm -rf $(BUILD)/rpmbuild && mkdir -p $(BUILD)/rpmbuild/SOURCES
 	tar -czf $(BUILD)/rpmbuild/SOURCES/dnf-plugin-kernelsplit-$(VERSION).tar.gz \
 	    --transform 's,^,dnf-plugin-kernelsplit-$(VERSION)/,' \
 	    README.md kernelsplit.spec dnf-plugin-kernelsplit/kernelsplit.py \
-	    dnf-plugin-kernelsplit/dnf_kernelsplit/*.py etc/dnf/plugins/kernelsplit.conf
+	    dnf-plugin-kernelsplit/dnf_kernelsplit/*.py etc/dnf/plugins/kernelsplit.conf \
+	    rpm/modalias.attr rpm/modalias.prov
 	rpmbuild -bb --define '_topdir $(BUILD)/rpmbuild' kernelsplit.spec
 	@ls $(BUILD)/rpmbuild/RPMS/noarch/*.rpm
 

@@ -26,6 +26,14 @@ def added_lines(result):
     return [line for line in result.stdout.splitlines() if line.startswith('kernelsplit: adding')]
 
 
+def shadowing(tmp_path, module, source):
+    """An environment where MODULE (pyudev, sitecustomize) is SOURCE: a fault on purpose."""
+    shim = tmp_path / 'shim'
+    shim.mkdir(exist_ok=True)
+    (shim / ('%s.py' % module)).write_text(source)
+    return {'PYTHONPATH': '%s:%s' % (PLUGIN_DIR, shim)}
+
+
 def upgraded(root, host, *args):
     result = root.dnf('-y', 'upgrade', *args, host=host)
     assert result.returncode == 0, result
@@ -280,10 +288,8 @@ def test_installroot_without_hardware_in_installroot_is_untouched(make_root):
 def test_without_pyudev_the_transaction_goes_on(make_root, tmp_path):
     root = make_root('mono-split')
     root.install('kernel-' + OLD)
-    (tmp_path / 'nopyudev').mkdir()
-    (tmp_path / 'nopyudev' / 'pyudev.py').write_text('raise ImportError("not here")\n')
     result = root.dnf('-y', 'upgrade', host=SRIOV,
-                      env={'PYTHONPATH': '%s:%s' % (PLUGIN_DIR, tmp_path / 'nopyudev')})
+                      env=shadowing(tmp_path, 'pyudev', 'raise ImportError("not here")\n'))
     assert result.returncode == 0, result
     assert 'pyudev is not available' in result.stderr
     assert 'kernel-' + NEW in root.installed()
@@ -303,18 +309,14 @@ def test_without_sys_the_transaction_goes_on(make_root, tmp_path):
 def test_without_libkmod_bound_drivers_still_count(make_root, tmp_path):
     root = make_root('mono-split')
     root.install('kernel-' + OLD)
-    shim = tmp_path / 'shim'
-    shim.mkdir()
-    (shim / 'sitecustomize.py').write_text(
+    result = root.dnf('-y', 'upgrade', host=SRIOV, env=shadowing(tmp_path, 'sitecustomize', (
         'import ctypes\n'
         'class NoKmod(ctypes.CDLL):\n'
         '    def __init__(self, name, *args, **kw):\n'
         '        if name and "kmod" in str(name):\n'
         '            raise OSError("%s: cannot open shared object file" % name)\n'
         '        super().__init__(name, *args, **kw)\n'
-        'ctypes.CDLL = NoKmod\n')
-    result = root.dnf('-y', 'upgrade', host=SRIOV,
-                      env={'PYTHONPATH': '%s:%s' % (PLUGIN_DIR, shim)})
+        'ctypes.CDLL = NoKmod\n')))
     assert result.returncode == 0, result
     assert added_lines(result) == [SRIOV_LINE]          # from the drivers' module links
     assert 'pcieport' not in result.stderr               # no index: built-ins are not lacking
@@ -324,14 +326,10 @@ def test_an_internal_error_does_not_break_dnf(make_root, tmp_path):
     # A fault injected into the plugin's own code stands for a bug.
     root = make_root('mono-split')
     root.install('kernel-' + OLD)
-    shim = tmp_path / 'shim'
-    shim.mkdir()
-    (shim / 'sitecustomize.py').write_text(
+    result = root.dnf('-y', 'upgrade', host=SRIOV, env=shadowing(tmp_path, 'sitecustomize', (
         'import dnf_kernelsplit.packages as p\n'
         'def broken(*args): raise RuntimeError("injected fault")\n'
-        'p.installed_kernels = broken\n')
-    result = root.dnf('-y', 'upgrade', host=SRIOV,
-                      env={'PYTHONPATH': '%s:%s' % (PLUGIN_DIR, shim)})
+        'p.installed_kernels = broken\n')))
     assert result.returncode == 0, result
     assert 'kernelsplit: internal error, the driver packages of this transaction were not ' \
            'checked: injected fault' in result.stderr

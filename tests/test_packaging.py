@@ -35,6 +35,15 @@ def test_rpm_metadata(built_rpm):
     assert shipped == {p.name for p in (ROOT / 'dnf-plugin-kernelsplit' / 'dnf_kernelsplit').glob('*.py')}
 
 
+def test_generator_subpackage_ships_the_fileattr(built_rpm):
+    rpms = sorted((ROOT / 'build' / 'rpmbuild' / 'RPMS' / 'noarch').glob(
+        'kernelsplit-rpm-generators-*.noarch.rpm'))
+    assert len(rpms) == 1
+    files = query(rpms[0], '-l')
+    assert any(f.endswith('/fileattrs/modalias.attr') for f in files)
+    assert any(f.endswith('/modalias.prov') for f in files)
+
+
 def test_installed_rpm_runs_the_check(built_rpm, tmp_path, repos):
     unpacked = tmp_path / 'unpacked'
     unpacked.mkdir()
