@@ -35,11 +35,13 @@ def say(text: str) -> None:
 def show(root: Installroot, *args: str) -> int:
     print('$ dnf %s' % ' '.join(args), flush=True)
     result = root.dnf(*args, host=HOST)
-    keep = [line for line in result.stdout.splitlines()
-            if not line.startswith(('sample ', 'Last metadata'))]
-    print('\n'.join(keep))
-    if result.stderr.strip():
-        print(result.stderr.rstrip())
+    def interesting(text: str) -> list[str]:
+        # dnf's metadata chatter says nothing about the story
+        return [line for line in text.splitlines()
+                if line.strip() and not line.startswith(('sample ', 'Last metadata'))]
+    print('\n'.join(interesting(result.stdout)))
+    if interesting(result.stderr):
+        print('\n'.join(interesting(result.stderr)))
     print('(exit status %d)' % result.returncode, flush=True)
     return result.returncode
 
