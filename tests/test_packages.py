@@ -51,7 +51,7 @@ def test_module_to_package_map(make_root, repo, kver, expected):
         assert modules_by_package(release) == expected
         assert [p.nevra for p in release.providers('snd_hda_intel')] == \
             [next(n for n in expected if 'snd_hda_intel' in expected[n]) + '-' + kver]
-        assert not release.installed
+        assert not any(p.installed for p in release.packages)
     finally:
         base.close()
 

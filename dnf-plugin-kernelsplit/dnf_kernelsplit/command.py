@@ -9,21 +9,6 @@ import dnf.exceptions
 
 from .config import Config
 
-logger = logging.getLogger('dnf.plugin')
-
-
-def builtin_modules(root: str, kver: str, host) -> frozenset[str] | None:
-    """KVER's built-in modules from its own index, else from the reference index (None: no index)."""
-    from .kmod import KmodError, ModuleIndex
-    if host.index is not None and host.index_kver == kver:
-        return host.index.builtin_modules()
-    try:
-        with ModuleIndex.for_kernel(root, kver) as index:
-            return index.builtin_modules()
-    except KmodError:
-        return host.index.builtin_modules() if host.index is not None else None
-
-
 class KernelsplitCommand(dnf.cli.Command):
     aliases = ('kernelsplit',)
     summary = 'check that installed kernels carry the drivers this hardware needs'
@@ -72,14 +57,13 @@ class KernelsplitCommand(dnf.cli.Command):
             raise dnf.exceptions.Error('kernelsplit: cannot list this machine\'s devices: %s'
                                        % host.hardware_problem)
         targets = kernels if self.opts.all_kernels else kernels[:1]
-        unresolved = [n.device.modalias for n in host.needs if not n.modules]
         verdicts = []
-        wanted = {m for need in host.needs for m in need.modules}
         for kernel in targets:
-            builtin = builtin_modules(root, kernel.kver, host)
+            builtin = host.builtin_modules(root, kernel.kver)
             release = kernel_packages(self.base.sack, kernel.kver,
                                       release_packages(self.base.sack, kernel.kver, kernel.packages),
-                                      wanted, unresolved, builtin=builtin or frozenset())
+                                      host.wanted_modules, host.unresolved_modaliases,
+                                      builtin=builtin or frozenset())
             verdicts.append(judge_kernel(host.needs, release, builtin,
                                          default=kernel is kernels[0]))
         render = report.kernels_json if self.opts.json else report.check_text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Optional, Sequence
@@ -82,6 +83,26 @@ class HostNeeds:
     index: Optional[ModuleIndex] = field(default=None, compare=False, repr=False)
     notes: tuple[str, ...] = ()
     hardware_problem: Optional[str] = None   # the devices could not be listed at all
+
+    @property
+    def wanted_modules(self) -> set[str]:
+        """Every module some device needs: what to look up in a kernel's packages."""
+        return {module for need in self.needs for module in need.modules}
+
+    @property
+    def unresolved_modaliases(self) -> list[str]:
+        """Modaliases of devices the local index named no module for: exact mode's input."""
+        return [need.device.modalias for need in self.needs if not need.modules]
+
+    def builtin_modules(self, root: str, kver: str) -> Optional[frozenset[str]]:
+        """KVER's built-in modules from its own index, else the reference index's (None: no index)."""
+        if self.index is not None and self.index_kver == kver:
+            return self.index.builtin_modules()
+        try:
+            with ModuleIndex.for_kernel(root, kver) as index:
+                return index.builtin_modules()
+        except KmodError:
+            return self.index.builtin_modules() if self.index is not None else None
 
 
 def host_needs(config: Config, root: str, installed: Sequence[str],

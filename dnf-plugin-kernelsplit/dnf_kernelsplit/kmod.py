@@ -14,6 +14,7 @@ import locale
 import os
 import re
 from dataclasses import dataclass
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Iterable, Optional, Sequence
@@ -224,12 +225,7 @@ class AliasMatcher:
     def __init__(self, entries: Iterable[tuple[str, Any]]) -> None:
         self._by_prefix: dict[str, list[tuple[str, Any]]] = {}
         for pattern, value in entries:
-            prefix = literal_prefix(pattern)
-            bucket = self._by_prefix.get(prefix)
-            if bucket is None:
-                self._by_prefix[prefix] = [(pattern, value)]
-            else:
-                bucket.append((pattern, value))
+            self._by_prefix.setdefault(literal_prefix(pattern), []).append((pattern, value))
         self._fnmatch = _Fnmatch()
 
     def __bool__(self) -> bool:

@@ -14,11 +14,12 @@ no kernel subpackage can ship them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Iterable, Optional
 
-from .hardware import PASSTHROUGH_STUBS, Device
+from .hardware import Device
 from .kmod import ModuleIndex, normalize
 
 
@@ -45,7 +46,7 @@ def device_need(device: Device, index: Optional[ModuleIndex],
     if device.driver is None:
         return DeviceNeed(device, kmod_matches(), 'modalias')
     driver = normalize(device.driver)
-    if driver in PASSTHROUGH_STUBS:
+    if device.passthrough:
         return DeviceNeed(device, (normalize(device.driver_module or driver),), 'passthrough')
     if device.driver_module and in_kernel([normalize(device.driver_module)]):
         return DeviceNeed(device, (normalize(device.driver_module),), 'driver')

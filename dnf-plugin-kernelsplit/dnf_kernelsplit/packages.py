@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Iterable, Mapping, Optional
@@ -64,10 +65,6 @@ class KernelPackages:
     exact: Mapping[str, tuple[AliasEntry, ...]] = field(default_factory=dict, hash=False,
                                                         compare=False)
     carries_modaliases: bool = False
-
-    @property
-    def installed(self) -> bool:
-        return any(p.installed for p in self.packages)
 
     @property
     def lacking_packages(self) -> tuple[PackageRef, ...]:

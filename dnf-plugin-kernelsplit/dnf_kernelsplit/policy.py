@@ -22,6 +22,7 @@ device (strandings); on_missing decides what each of those does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Iterable, Optional, Sequence

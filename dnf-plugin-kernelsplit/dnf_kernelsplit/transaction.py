@@ -13,6 +13,7 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass, field
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Optional
@@ -21,7 +22,7 @@ import dnf.exceptions
 import dnf.transaction
 
 from .config import Config
-from .packages import kernels_of, nevra
+from .packages import installed_kernels, kernel_packages, kernels_of, nevra, release_packages
 
 logger = logging.getLogger('dnf.plugin')
 
@@ -68,7 +69,6 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None) -> HookRe
         return HookResult()
     # Only transactions with a kernel get this far; the rest never import these.
     from .host import host_needs, running_release
-    from .packages import installed_kernels, kernel_packages, release_packages
     from .policy import judge_kernel, plan_transaction, strandings
     running = running or running_release()
     root = base.conf.installroot
@@ -81,15 +81,16 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None) -> HookRe
         return HookResult()
     added = frozenset(nevra(p) for p in forward)
     removed = frozenset(nevra(p) for p in backward)
+    # An incoming kernel has no index yet: what is built in is taken from the reference one.
     builtin = host.index.builtin_modules() if host.index is not None else None
-    unresolved = [n.device.modalias for n in host.needs if not n.modules]
-    wanted = {m for need in host.needs for m in need.modules}
+    known_builtin = builtin or frozenset()
+    unresolved, wanted = host.unresolved_modaliases, host.wanted_modules
     verdicts, candidates = [], {}
     for kver, seeds in sorted(incoming.items()):
         pkgs = release_packages(base.sack, kver, seeds)
         candidates.update((nevra(p), p) for p in pkgs if not p.installed)
         release = kernel_packages(base.sack, kver, pkgs, wanted, unresolved, added, removed,
-                                  builtin or frozenset())
+                                  known_builtin)
         verdicts.append(judge_kernel(host.needs, release, builtin))
     installed_by_kver = {k.kver: k.packages for k in installed}
     stranded = []
@@ -97,7 +98,7 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None) -> HookRe
         pkgs = release_packages(base.sack, kver, list(seeds) + list(installed_by_kver.get(kver, ())))
         stranded += strandings(host.needs,
                                kernel_packages(base.sack, kver, pkgs, wanted, (), added, removed,
-                                               builtin or frozenset()),
+                                               known_builtin),
                                running)
     plan = plan_transaction(verdicts, stranded, config.on_missing)
     return HookResult(plan, {a.package.nevra: candidates[a.package.nevra]
@@ -136,7 +137,7 @@ def packages_to_add(base: Any, cli: Any, config: Config) -> list[Any]:
         logger.info('%s', report.unjudged_line(verdict))
     for shortfall in plan.shortfalls:
         logger.warning('%s', report.shortfall_line(shortfall))
-    if plan.on_missing != 'install':
+    if not plan.install:                        # on_missing=warn
         for addition in plan.additions:
             logger.warning('%s', report.not_added_line(addition))
         return []
