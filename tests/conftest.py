@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,10 +49,11 @@ class Repos:
 
 
 @pytest.fixture(scope='session')
-def repos(tmp_path_factory) -> Repos:
+def repos(tmp_path_factory):
     base = Path(tempfile.mkdtemp(prefix='kernelsplit-repos-', dir='/var/tmp'))
     os.chmod(base, 0o755)   # readable by the non-root check test
-    return Repos(base)
+    yield Repos(base)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
