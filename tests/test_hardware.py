@@ -126,3 +126,62 @@ def test_without_sys_discovery_reports_why(tmp_path):
                          env={**os.environ, 'LD_PRELOAD': 'libumockdev-preload.so.0',
                               'UMOCKDEV_DIR': str(tmp_path)})
     assert json.loads(out.stdout) == [0, '/sys is not mounted']
+
+
+# --- discovery in a child process ------------------------------------------
+
+def test_background_discovery_gives_what_discover_gives():
+    out = run_in(Host('baremetal-sriov-gpu'), '''
+        for buses in (None, frozenset({"pci"}), frozenset({"virtio", "usb"})):
+            here = hardware.discover(buses)
+            child = hardware.BackgroundDiscovery.start(buses)
+            assert child is not None, "two CPUs or more: the child is started"
+            there = child.result()
+            assert there == here and there is child.result(), (buses, here, there)
+            print(len(there.devices))
+    ''')
+    assert out.returncode == 0, out.stderr
+    counts = [int(n) for n in out.stdout.split()]
+    assert counts[0] == counts[1] > 0 and counts[2] == 0     # every device there is PCI
+
+
+def test_background_discovery_reports_what_discover_reports(tmp_path):
+    (tmp_path / 'pyudev.py').write_text('raise ImportError("pyudev removed for this test")\n')
+    out = run_in(Host('kvm-guest'), '''
+        result = hardware.BackgroundDiscovery.start().result()
+        print(json.dumps([len(result.devices), result.problem]))
+    ''', env={'PYTHONPATH': str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    count, problem = json.loads(out.stdout)
+    assert count == 0 and 'pyudev is not available' in problem
+
+
+@pytest.mark.parametrize('python, started', [
+    ('/bin/false', True),                       # starts, fails: discover in-process
+    ('/nonexistent/python3', False),            # cannot start
+])
+def test_background_discovery_failing_means_discovering_in_process(python, started):
+    out = run_in(Host('kvm-guest'), '''
+        child = hardware.BackgroundDiscovery.start(python=%r)
+        print(json.dumps([child is not None, child.result() if child else None]))
+    ''' % python)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [started, None]
+
+
+def test_background_discovery_is_not_started_on_one_cpu():
+    out = subprocess.run(['taskset', '-c', '0'] + Host('kvm-guest').wrap(
+        [PYTHON, '-c', PRELUDE + 'print(hardware.BackgroundDiscovery.start())']),
+        capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == 'None'
+
+
+def test_cancelled_background_discovery_leaves_no_process():
+    out = run_in(Host('baremetal-sriov'), '''
+        child = hardware.BackgroundDiscovery.start()
+        pid = child._process.pid
+        child.cancel()
+        print(json.dumps([child.result(), os.path.exists("/proc/%d" % pid)]))
+    ''')
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [None, False]

@@ -8,9 +8,12 @@ is logged and skipped.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import marshal
 import os
-from dataclasses import dataclass
+import sys
+from dataclasses import asdict, dataclass
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
@@ -139,6 +142,7 @@ def devices_from_udev(udev_devices: Iterable[Any],
 
 @dataclass(frozen=True)
 class Discovery:
+    """The devices found, or why none could be listed."""
     devices: tuple[Device, ...]
     problem: Optional[str] = None      # why the hardware could not be listed at all
 
@@ -157,3 +161,131 @@ def discover(buses: Optional[frozenset[str]] = None) -> Discovery:
     except Exception as exc:
         return Discovery((), 'udev cannot list devices (%s)' % exc)
     return Discovery(devices_from_udev(enumeration, buses))
+
+
+# -- discovery in a child process ------------------------------------------
+#
+# Listing ~200 devices through libudev takes ~25 ms of a dnf run, while the
+# machine's other CPUs sit idle as dnf loads metadata.  For commands that will
+# resolve a transaction the hook therefore starts discover() early in a child
+# interpreter and collects the answer only if a kernel turns up in the
+# transaction.  The child is a plain `python3 -S -c` on dnf's own sys.path,
+# not a fork of dnf: nothing of dnf's state (rpmdb handles, locks, log files)
+# is shared.  Its answer travels in marshal format, which any two processes of
+# the same interpreter read alike.  Any failure of the child means discovering
+# in-process, as if it had never been started.
+
+_CHILD_CODE = ('import sys; sys.path[:] = %r; '
+               'from dnf_kernelsplit.hardware import _child_main; _child_main()')
+_ALL_BUSES = '*'
+
+
+def discovery_to_bytes(discovery: Discovery, messages: Iterable[str] = ()) -> bytes:
+    return marshal.dumps({'devices': [asdict(d) for d in discovery.devices],
+                          'problem': discovery.problem, 'messages': list(messages)})
+
+
+def discovery_from_bytes(data: bytes) -> tuple[Discovery, list[str]]:
+    fields = marshal.loads(data)
+    devices = tuple(Device(**device) for device in fields['devices'])
+    return Discovery(devices, fields['problem']), [str(m) for m in fields['messages']]
+
+
+class _Collect(logging.Handler):
+    """Keeps the child's log messages, for the parent to log."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _child_main() -> None:
+    """The child's side: discover() on the buses named in argv[1], marshalled on stdout."""
+    collect = _Collect()
+    logger.addHandler(collect)
+    logger.setLevel(logging.DEBUG)
+    buses = None if sys.argv[1] == _ALL_BUSES else frozenset(sys.argv[1].split(','))
+    discovery = discover(buses)
+    sys.stdout.buffer.write(discovery_to_bytes(discovery, collect.messages))
+
+
+class BackgroundDiscovery:
+    """discover() running in a child interpreter; result() collects it (None: do it here)."""
+
+    TIMEOUT = 60       # seconds; libudev answers in milliseconds
+
+    def __init__(self, process: Any) -> None:
+        self._process = process
+        self._result: Optional[Discovery] = None
+        self._done = False
+
+    @classmethod
+    def start(cls, buses: Optional[frozenset[str]] = None,
+              python: Optional[str] = None) -> Optional['BackgroundDiscovery']:
+        """Start the child; None when it would not pay (one CPU) or cannot start."""
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cpus = os.cpu_count() or 1
+        if cpus < 2:                 # the child would only take turns with dnf
+            logger.debug('kernelsplit: one CPU: devices will be listed in-process')
+            return None
+        python = python or sys.executable
+        if not python:               # an embedding interpreter: no python3 to start
+            return None
+        import subprocess
+        # Bus names are [a-z0-9_.-] (config.py checks): a comma list is unambiguous.
+        argument = _ALL_BUSES if buses is None else ','.join(sorted(buses))
+        try:
+            process = subprocess.Popen(
+                [python, '-S', '-c', _CHILD_CODE % (sys.path,), argument],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as exc:
+            logger.debug('kernelsplit: cannot start device discovery in the background: %s', exc)
+            return None
+        handle = cls(process)
+        # dnf may end without resolving (a package that does not exist, say).
+        atexit.register(handle.cancel)
+        return handle
+
+    def result(self) -> Optional[Discovery]:
+        """The child's Discovery; None when it failed (the caller discovers in-process)."""
+        if self._done:
+            return self._result
+        self._done = True
+        atexit.unregister(self.cancel)
+        import subprocess
+        try:
+            out, err = self._process.communicate(timeout=self.TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._stop()
+            self._result = Discovery((), 'listing the devices took more than %d s'
+                                     % self.TIMEOUT)
+            return self._result
+        if self._process.returncode != 0:
+            logger.debug('kernelsplit: background device discovery failed (exit %s): %s',
+                         self._process.returncode, err.decode(errors='replace').strip())
+            return None
+        try:
+            self._result, messages = discovery_from_bytes(out)
+        except (ValueError, EOFError, KeyError, TypeError) as exc:
+            logger.debug('kernelsplit: unreadable answer from background device discovery: %s',
+                         exc)
+            return None
+        for message in messages:
+            logger.debug('%s', message)
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop the child if it still runs: the transaction turned out to need no devices."""
+        self._done = True
+        atexit.unregister(self.cancel)
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.communicate()

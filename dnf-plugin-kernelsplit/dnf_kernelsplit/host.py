@@ -77,6 +77,7 @@ def open_index(root: str, candidates: Sequence[str]) -> tuple[Optional[str], Opt
 
 @dataclass(frozen=True)
 class HostNeeds:
+    """What each present device needs, per the reference module index."""
     needs: tuple[DeviceNeed, ...]
     ignored: tuple[Device, ...]
     index_kver: Optional[str]
@@ -106,9 +107,14 @@ class HostNeeds:
 
 
 def host_needs(config: Config, root: str, installed: Sequence[str],
-               running: Optional[str] = None) -> HostNeeds:
-    """Devices present (minus ignored ones) and what each needs, per the reference index."""
-    discovery = hardware.discover(config.buses)
+               running: Optional[str] = None,
+               discovery: Optional[hardware.Discovery] = None) -> HostNeeds:
+    """Devices present (minus ignored ones) and what each needs, per the reference index.
+
+    DISCOVERY: the devices as already listed (in the background), else listed now.
+    """
+    if discovery is None:
+        discovery = hardware.discover(config.buses)
     ignored = tuple(d for d in discovery.devices if config.ignores(d))
     kept = tuple(d for d in discovery.devices if not config.ignores(d))
     kver, index = open_index(root, index_candidates(installed, running or running_release()))
