@@ -20,10 +20,22 @@ class Kernelsplit(dnf.Plugin):
 
     name = 'kernelsplit'
 
+    # Commands whose transaction may bring or take away a kernel (dnf's and
+    # dnf-plugins-core's names).  For these the devices are listed in the
+    # background from config() on, while dnf loads its metadata; any other
+    # command that resolves starts that in sack(); a library caller's hook
+    # lists them in resolved().
+    TRANSACTION_COMMANDS = frozenset({
+        'install', 'upgrade', 'upgrade-minimal', 'distro-sync', 'reinstall', 'downgrade',
+        'remove', 'autoremove', 'swap', 'system-upgrade', 'offline-upgrade',
+        'offline-distrosync'})
+
     def __init__(self, base, cli):
         super().__init__(base, cli)
         self.settings = ks_config.Config()
         self._resolving = False
+        self._discovery = None       # hardware.BackgroundDiscovery, see TRANSACTION_COMMANDS
+        self._discovery_tried = False
         if cli is not None:
             cli.register_command(KernelsplitCommand)
 
@@ -36,13 +48,32 @@ class Kernelsplit(dnf.Plugin):
         command = getattr(self.cli, 'command', None)
         if isinstance(command, KernelsplitCommand):
             command.plugin_config = self.settings
+        aliases = getattr(command, 'aliases', None)
+        if aliases and aliases[0] in self.TRANSACTION_COMMANDS:
+            self._start_discovery()
+
+    def sack(self):
+        if self.cli is not None and self.cli.demands.resolving:
+            self._start_discovery()
+
+    def _start_discovery(self):
+        """List the devices in the background, in case a kernel turns up in the transaction."""
+        if self._discovery_tried:
+            return
+        self._discovery_tried = True
+        # Imported here, not at plugin load: most dnf runs never resolve a kernel.
+        from dnf_kernelsplit import transaction
+        try:
+            self._discovery = transaction.start_discovery(self.base, self.cli, self.settings)
+        except Exception as exc:     # never break dnf by accident: resolved() lists them itself
+            logger.debug('kernelsplit: cannot list devices in the background: %s', exc)
 
     def resolved(self):
         if self._resolving:          # our own re-resolve below
             return
-        # Imported here, not at plugin load: most dnf runs never resolve a kernel.
         from dnf_kernelsplit import transaction
-        packages = transaction.packages_to_add(self.base, self.cli, self.settings)
+        packages = transaction.packages_to_add(self.base, self.cli, self.settings,
+                                               self._discovery)
         if not packages:
             return
         for pkg in packages:
@@ -52,7 +83,7 @@ class Kernelsplit(dnf.Plugin):
             else getattr(self.base, '_allow_erasing', False)
         self._resolving = True
         try:
-            self.base.resolve(allow_erasing)
+            transaction.resolve_again(self.base, allow_erasing)
         except dnf.exceptions.DepsolveError as exc:
             # The transaction dnf resolved before stays as it was.
             logger.warning('kernelsplit: the driver packages could not be added: %s', exc)

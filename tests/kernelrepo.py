@@ -415,3 +415,21 @@ def build_repo(releases: Iterable[KernelRelease], dest: Path,
                     else shutil.copy2(rpm, target)
     _run(['createrepo_c', '--quiet', '--no-database', str(dest)])
     return dest
+
+
+def plain_repo(packages: Iterable[tuple[str, str, Sequence[str]]], dest: Path) -> Path:
+    """A repository at DEST of empty noarch packages: (name, version, extra spec lines)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    topdir = dest / '.build'
+    for name, version, extra in packages:
+        spec = topdir / ('%s-%s.spec' % (name, version))
+        spec.parent.mkdir(parents=True, exist_ok=True)
+        spec.write_text('\n'.join(['Name: %s' % name, 'Version: %s' % version, 'Release: 1',
+                                   'Summary: %s' % name, 'License: MIT', 'BuildArch: noarch']
+                                  + list(extra) + ['%description', name, '%files', '']))
+        _run(['rpmbuild', '--quiet', '--define', '_topdir %s' % topdir,
+              '--define', '_rpmdir %s' % dest, '--define', '_build_name_fmt %%{NAME}-%%{VERSION}'
+              '-%%{RELEASE}.%%{ARCH}.rpm', '-bb', str(spec)])
+    shutil.rmtree(topdir)
+    _run(['createrepo_c', '--quiet', '--no-database', str(dest)])
+    return dest

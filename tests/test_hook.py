@@ -351,3 +351,41 @@ def test_in_a_container_the_hook_steps_aside(tmp_path, repos):
     result = run(SRIOV.wrap(command), {**root.env, 'container': 'podman'})
     assert 'kernel-core' in transaction_table(result), result
     assert 'kernelsplit' not in result.stdout + result.stderr
+
+
+def test_the_re_resolve_keeps_what_weak_dependencies_may_not_pull_in(make_root, repos, tmp_path):
+    # app recommends helper; the admin removed helper.  dnf remembers that across an
+    # upgrade of app (exclude_from_weak_autodetect); the plugin's re-resolve, which
+    # skips recomputing it, must too.
+    apps = kernelrepo.plain_repo([('app', '1', ['Recommends: helper']),
+                                  ('app', '2', ['Recommends: helper']),
+                                  ('helper', '1', [])], tmp_path / 'apps')
+    root = Installroot(tmp_path / 'ir', {'mono-split': repos['mono-split'], 'apps': apps},
+                       dnf_conf={'install_weak_deps': 'True'})
+    root.install('kernel-' + OLD, 'app-1')
+    root.dnf('-y', 'remove', 'helper', plugin=False, check=True)
+    result = root.dnf('--assumeno', 'upgrade', host=SRIOV)
+    table = transaction_table(result)
+    assert SRIOV_LINE in result.stdout
+    assert 'kernel-drivers-sriov' in table and 'app' in table
+    assert 'helper' not in table
+    # Without that memory, dnf itself would bring helper back: the check above can fail.
+    forgetful = root.dnf('--assumeno', '--setopt=exclude_from_weak_autodetect=False',
+                         'upgrade', host=SRIOV)
+    assert 'helper' in transaction_table(forgetful)
+
+
+@pytest.mark.parametrize('command, prefix, listed', [
+    # an upgrade: the devices are listed while dnf loads its metadata (from config())
+    (('upgrade',), (), 'in the background'),
+    # a command that resolves but is not known to bring kernels: from sack() on
+    (('repository-packages', 'mono-split', 'upgrade'), (), 'in the background'),
+    # one CPU: a child would only take turns with dnf
+    (('upgrade',), ('taskset', '-c', '0'), 'in-process'),
+])
+def test_where_the_devices_are_listed(make_root, command, prefix, listed):
+    root = make_root('mono-split')
+    root.install('kernel-' + OLD)
+    result = root.dnf('-v', '--assumeno', *command, host=SRIOV, prefix=prefix)
+    assert 'kernelsplit: devices listed %s' % listed in result.stdout, result
+    assert SRIOV_LINE in result.stdout

@@ -109,3 +109,31 @@ def test_dnf_as_a_library_without_cli(make_root):
     assert result.returncode == 0, result
     assert 'kernel-drivers-sriov-' + NEW in result.stdout
     assert 'kernel-drivers-sriov-' + NEW in root.installed()
+
+
+def test_resolve_again_keeps_the_goal_and_leaves_it_as_it_was(make_root):
+    # The shortcut in transaction.resolve_again() must engage on this dnf, and
+    # leave nothing of itself on the goal.
+    root = make_root('mono-split')
+    root.install('kernel-' + OLD)
+    script = textwrap.dedent('''
+        import json, sys
+        sys.path[:0] = [%r, %r]
+        from harness import Installroot, dnf_base
+        from dnf_kernelsplit.transaction import resolve_again
+        root = Installroot.__new__(Installroot)
+        root.base = __import__('pathlib').Path(%r)
+        root.root, root.conf = root.base / 'root', root.base / 'dnf.conf'
+        base = dnf_base(root)
+        base.upgrade_all()
+        base.resolve()
+        before = sorted(str(p) for p in base.transaction.install_set)
+        kept = resolve_again(base, False)
+        after = sorted(str(p) for p in base.transaction.install_set)
+        print(json.dumps([kept, before == after, sorted(vars(base._goal))]))
+    ''') % (str(PLUGIN_DIR.parent / 'tests'), str(PLUGIN_DIR), str(root.base))
+    result = run([PYTHON, '-c', script], root.env)
+    assert result.returncode == 0, result
+    kept, same, leftovers = json.loads(result.stdout.splitlines()[-1])
+    assert kept and same
+    assert not any('weak' in name for name in leftovers)

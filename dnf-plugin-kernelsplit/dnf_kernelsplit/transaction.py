@@ -49,14 +49,30 @@ def step_aside_reason(base: Any, cli: Any, config: Config) -> Optional[str]:
 
 @dataclass
 class HookResult:
+    """The plan for a transaction and the hawkey packages it adds."""
     plan: Optional[Any] = None                                # policy.TransactionPlan
     packages: dict[str, Any] = field(default_factory=dict)   # NEVRA -> hawkey package to add
 
 
-def plan_for(base: Any, config: Config, running: Optional[str] = None) -> HookResult:
-    """The plan for base.transaction; an empty result when no kernel is involved."""
+def start_discovery(base: Any, cli: Any, config: Config) -> Optional[Any]:
+    """Start listing the devices in the background, unless the hook will step aside anyway."""
+    if step_aside_reason(base, cli, config):
+        return None
+    from .hardware import BackgroundDiscovery
+    return BackgroundDiscovery.start(config.buses)
+
+
+def plan_for(base: Any, config: Config, running: Optional[str] = None,
+             background: Optional[Any] = None) -> HookResult:
+    """The plan for base.transaction; an empty result when no kernel is involved.
+
+    BACKGROUND: a hardware.BackgroundDiscovery started earlier; collected only
+    when a kernel is involved, stopped otherwise.
+    """
     transaction = base.transaction
     if not transaction:
+        if background is not None:
+            background.cancel()
         return HookResult()
     forward, backward = [], []
     for item in transaction:
@@ -66,6 +82,8 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None) -> HookRe
             backward.append(item.pkg)
     incoming, outgoing = kernels_of(forward), kernels_of(backward)
     if not incoming and not outgoing:
+        if background is not None:
+            background.cancel()
         return HookResult()
     # Only transactions with a kernel get this far; the rest never import these.
     from .host import host_needs, running_release
@@ -73,7 +91,10 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None) -> HookRe
     running = running or running_release()
     root = base.conf.installroot
     installed = installed_kernels(base.sack, root)
-    host = host_needs(config, root, [k.kver for k in installed], running)
+    discovery = background.result() if background is not None else None
+    logger.debug('kernelsplit: devices listed %s',
+                 'in the background' if discovery is not None else 'in-process')
+    host = host_needs(config, root, [k.kver for k in installed], running, discovery)
     if host.hardware_problem:
         logger.warning('kernelsplit: cannot list this machine\'s devices (%s); the driver '
                        'packages of the kernels in this transaction were not checked',
@@ -105,10 +126,12 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None) -> HookRe
                              for a in plan.install if a.package.nevra in candidates})
 
 
-def packages_to_add(base: Any, cli: Any, config: Config) -> list[Any]:
+def packages_to_add(base: Any, cli: Any, config: Config,
+                    background: Optional[Any] = None) -> list[Any]:
     """Report the plan for base.transaction and return the packages to add.
 
-    Raises dnf.exceptions.Error when the policy refuses the transaction.
+    BACKGROUND: see plan_for().  Raises dnf.exceptions.Error when the policy
+    refuses the transaction.
     """
     reason = step_aside_reason(base, cli, config)
     if reason:
@@ -116,7 +139,7 @@ def packages_to_add(base: Any, cli: Any, config: Config) -> list[Any]:
         return []
     started = time.monotonic()
     try:
-        result = plan_for(base, config)
+        result = plan_for(base, config, background=background)
     except dnf.exceptions.Error:
         raise
     except Exception as exc:   # never break dnf by accident
@@ -144,6 +167,53 @@ def packages_to_add(base: Any, cli: Any, config: Config) -> list[Any]:
     for addition in plan.install:
         logger.info('%s', report.addition_line(addition))
     return list(result.packages.values())
+
+
+# dnf's resolve() begins by recomputing which packages weak dependencies must
+# not pull in (Goal.exclude_from_weak_autodetect: a pass over every package in
+# the sack, ~20 ms of a ~24 ms resolve on a distribution-sized host).  The
+# re-resolve follows dnf's own resolve at once, on the same installed packages
+# and configuration, so the pass would only recompute the set the goal already
+# holds: it is skipped by shadowing both steps on the goal object for the one
+# call.  Both or neither: skipping only the reset would be harmless, skipping
+# only the recomputation would lose the set.  When the goal does not take the
+# shadows, dnf simply does the work.
+_WEAK_EXCLUDE_STEPS = ('reset_exclude_from_weak', 'exclude_from_weak_autodetect')
+
+
+def _unchanged(*args: Any) -> None:
+    return None
+
+
+def resolve_again(base: Any, allow_erasing: bool) -> bool:
+    """base.resolve(ALLOW_ERASING), keeping the goal's weak-dependency excludes.
+
+    Returns whether they were kept (False: dnf recomputed them).
+    """
+    goal = getattr(base, '_goal', None)
+    shadowed: list[str] = []
+    try:
+        for name in _WEAK_EXCLUDE_STEPS:
+            if not callable(getattr(goal, name, None)):
+                raise AttributeError(name)
+            setattr(goal, name, _unchanged)
+            shadowed.append(name)
+    except (AttributeError, TypeError):
+        _unshadow(goal, shadowed)
+        shadowed = []
+    try:
+        base.resolve(allow_erasing)
+    finally:
+        _unshadow(goal, shadowed)
+    return bool(shadowed)
+
+
+def _unshadow(goal: Any, names: list[str]) -> None:
+    for name in names:
+        try:
+            delattr(goal, name)
+        except AttributeError:
+            pass
 
 
 def report_not_added(base: Any, wanted: list[Any]) -> None:
