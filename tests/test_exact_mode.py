@@ -100,3 +100,34 @@ def test_matcher_agrees_with_libkmod_on_real_data():
     differences = {a: (sorted(set(matcher.match(a))), sorted(set(expected[a]) - builtin))
                    for a in aliases if set(matcher.match(a)) != set(expected[a]) - builtin}
     assert not differences
+
+
+@pytest.mark.parametrize('modaliases, expected', [
+    # a fully literal alias: its provide's name ends right after the pattern
+    (['xen:vif'], {('xen:vif', 'xen_netfront')}),
+    # 'xen:vif' begins 'xen:vifx': kept as a candidate, and fnmatch says no
+    (['xen:vifx', 'xen:vi'], {('xen:vif', 'xen_netfront')}),
+    # wildcard patterns: the literal prefix begins the modalias
+    (['virtio:d00000001v00001AF4'], {('virtio:d00000001v*', 'virtio_net')}),
+    (['pci:v0000144Dd0000A808sv0000144Dsd0000A801bc01sc08i02'],
+     {('pci:v*d*sv*sd*bc01sc08i02*', 'nvme'), ('pci:v*d*sv*sd*bc01sc06i01*', 'ahci'),
+      ('pci:v*d*sv*sd*bc0Csc03i30*', 'xhci_pci')}),
+    ([], set()),
+])
+def test_modalias_provides_kept_by_literal_prefix(make_root, modaliases, expected):
+    """What survives the prefix filter: every pattern that may match, few that cannot."""
+    from dnf_kernelsplit.kmod import alias_prefixes
+    from dnf_kernelsplit.packages import package_modaliases
+    from harness import dnf_base
+    base = dnf_base(make_root('exact'))
+    try:
+        core = base.sack.query().available().filter(name='kernel-core', version='6.9.1')[0]
+        has_any, kept = package_modaliases(core, alias_prefixes(modaliases))
+        assert has_any
+        assert set(kept) == expected
+        everything = AliasMatcher(package_modaliases(core)[1])
+        for alias in modaliases:      # the filter never drops a pattern that matches
+            assert AliasMatcher(kept).match(alias) == everything.match(alias)
+        assert AliasMatcher(kept).match('xen:vifx') == []
+    finally:
+        base.close()

@@ -30,6 +30,7 @@ class ConfigValueError(ValueError):
 
 @dataclass(frozen=True)
 class Config:
+    """The [main] settings of kernelsplit.conf, validated."""
     enabled: bool = True
     ignore_devices: frozenset[str] = frozenset()   # PCI slots, vendor:device, /sys/devices/... paths
     buses: Optional[frozenset[str]] = None         # None: every bus

@@ -34,6 +34,8 @@ _PERCENT_RE = re.compile(r'%([0-9A-Fa-f]{2})')
 _MODALIAS_SAFE = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
                            '*?[]!^:._+-/')
 _LITERAL_PREFIX_RE = re.compile(r'[^*?[]*')
+# modalias.prov encodes ')' inside patterns: the first one closes the provide's name.
+_PROVIDE_LITERAL_RE = re.compile(r'modalias\(([^*?[)]*)')
 
 
 class KmodError(Exception):
@@ -57,6 +59,18 @@ def module_name_from_path(path: str) -> Optional[str]:
 def literal_prefix(pattern: str) -> str:
     """The part of an alias pattern before its first wildcard (* ? [)."""
     return _LITERAL_PREFIX_RE.match(pattern).group()  # type: ignore[union-attr]
+
+
+def alias_prefixes(modaliases: Iterable[str]) -> set[str]:
+    """Every prefix of MODALIASES: a pattern can match one only if its literal prefix is here."""
+    return {alias[:end] for alias in set(modaliases) for end in range(len(alias) + 1)}
+
+
+def provide_literal_prefix(provide: str) -> Optional[str]:
+    """The literal prefix of the pattern in a modalias(PATTERN) provide (still %XX-encoded),
+    or None for any other provide.  One regex step: kernel packages carry tens of thousands."""
+    found = _PROVIDE_LITERAL_RE.match(provide)
+    return found.group(1) if found is not None else None
 
 
 def encode_modalias(pattern: str) -> str:

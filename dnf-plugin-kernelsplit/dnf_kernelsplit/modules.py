@@ -25,6 +25,7 @@ from .kmod import ModuleIndex, normalize
 
 @dataclass(frozen=True)
 class DeviceNeed:
+    """The modules one device needs, and on what basis they were chosen."""
     device: Device
     modules: tuple[str, ...]   # normalised names; may include built-ins
     basis: str                 # passthrough | driver | safety-net | modalias

@@ -18,8 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Iterable, Mapping, Optional
 
-from .kmod import MODULE_DIRS, AliasMatcher, kernel_release_from_path, literal_prefix, \
-    modalias_from_provide, module_name_from_path
+from .kmod import MODULE_DIRS, AliasMatcher, alias_prefixes, kernel_release_from_path, \
+    literal_prefix, modalias_from_provide, module_name_from_path, provide_literal_prefix
 
 _MODULE_GLOBS = ['/%s/*' % d for d in MODULE_DIRS]
 
@@ -146,21 +146,21 @@ def package_modaliases(pkg: Any, wanted_prefixes: Optional[set[str]] = None
                        ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
     """PKG's modalias(PATTERN) [= MODULE] provides: (whether it has any, the decoded ones).
 
-    WANTED_PREFIXES: keep only patterns whose literal prefix (up to the first
-    wildcard) is among them -- the prefixes of the modaliases to match.  A
-    kernel package has tens of thousands of these; most cannot match.
+    WANTED_PREFIXES (see kmod.alias_prefixes()): keep only the patterns whose
+    literal prefix is among them, the ones that may match those modaliases.
+    A kernel package has tens of thousands of these; most cannot match.
     """
     found, any_seen = [], False
-    for reldep in pkg.provides:
-        text = str(reldep)
-        if not text.startswith('modalias('):
+    for text in map(str, pkg.provides):
+        prefix = provide_literal_prefix(text)
+        if prefix is None:
             continue
         any_seen = True
-        if wanted_prefixes is not None:
-            prefix = literal_prefix(text[9:])
-            if '%' in prefix:
-                prefix = literal_prefix(modalias_from_provide(text)[0])   # type: ignore[index]
-            if prefix not in wanted_prefixes:
+        if wanted_prefixes is not None and prefix not in wanted_prefixes:
+            if '%' not in prefix:
+                continue
+            decoded = modalias_from_provide(text)
+            if decoded is None or literal_prefix(decoded[0]) not in wanted_prefixes:
                 continue
         parsed = modalias_from_provide(text)
         if parsed is not None:
@@ -178,6 +178,7 @@ def newest_first(pkgs: Iterable[Any]) -> list[Any]:
 
 @dataclass(frozen=True)
 class InstalledKernel:
+    """A kernel release whose modules are installed in the root."""
     kver: str
     # Installed hawkey packages found shipping into KVER: seeds for release_packages().
     packages: tuple[Any, ...] = field(hash=False, compare=False)
@@ -228,16 +229,25 @@ def installed_kernels(sack: Any, root: str = '/') -> list[InstalledKernel]:
 def release_packages(sack: Any, kver: str, seeds: Iterable[Any]) -> list[Any]:
     """Every package (installed or available) of release KVER, found from SEEDS.
 
-    Siblings are the packages built from a seed's source package for its arch
-    (kernel.spec builds the whole split at once); of those, the ones that ship
-    into KVER belong to it -- a -debug flavour from the same source does not.
+    SEEDS ship into KVER.  Siblings are the packages built from a seed's source
+    package for its arch (kernel.spec builds the whole split at once); of
+    those, the ones that ship into KVER belong to it -- a -debug flavour from
+    the same source does not.
     """
+    seeds = list(seeds)
+    known = set(seeds)            # their file lists need no second reading
     found: dict[Any, None] = {}   # hawkey packages hash by solvable: an ordered set
+    searched = set()
     for seed in seeds:
-        siblings = sack.query().filter(sourcerpm=seed.sourcerpm, arch=seed.arch) \
-            if seed.sourcerpm else [seed]
+        # A search scans the whole sack: once per source package, by EVR first (the
+        # cheaper scan; the subpackages of one build share it), then by source package.
+        if seed.sourcerpm and (seed.sourcerpm, seed.arch) in searched:
+            continue
+        searched.add((seed.sourcerpm, seed.arch))
+        siblings = sack.query().filterm(evr=seed.evr, arch=seed.arch) \
+            .filterm(sourcerpm=seed.sourcerpm) if seed.sourcerpm else [seed]
         for pkg in siblings:
-            if pkg not in found and kver in package_kernel_releases(pkg):
+            if pkg not in found and (pkg in known or kver in package_kernel_releases(pkg)):
                 found[pkg] = None
     return list(found)
 
@@ -279,13 +289,13 @@ def kernel_packages(sack: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[
         modules[module] = tuple(refs[k] for k in sorted(found))
     # Exact mode only looks where the local index cannot: packages not installed.
     unresolved = list(dict.fromkeys(unresolved))
-    prefixes = {alias[:end] for alias in unresolved for end in range(len(alias) + 1)}
+    wanted_prefixes = alias_prefixes(unresolved)
     carries, entries = False, {}
     for pkg in sorted(pkgs, key=nevra):
         ref = refs[nevra(pkg)]
         if ref.present:
             continue
-        has_any, matching = package_modaliases(pkg, prefixes)
+        has_any, matching = package_modaliases(pkg, wanted_prefixes)
         carries = carries or has_any
         for pattern, module in matching:
             entries.setdefault(AliasEntry(pattern, module, ref), None)

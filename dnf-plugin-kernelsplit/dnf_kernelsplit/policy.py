@@ -37,6 +37,7 @@ INSTALL, WARN, FAIL = 'install', 'warn', 'fail'
 
 @dataclass(frozen=True)
 class DeviceVerdict:
+    """One device judged against one kernel release."""
     need: DeviceNeed
     status: str
     packages: tuple[PackageRef, ...]                          # shipping what the device needs
@@ -68,6 +69,7 @@ class DeviceVerdict:
 
 @dataclass(frozen=True)
 class KernelVerdict:
+    """Every device judged against one kernel release."""
     kver: str
     default: bool
     devices: tuple[DeviceVerdict, ...]
@@ -182,6 +184,7 @@ class Stranding:
 
 @dataclass(frozen=True)
 class TransactionPlan:
+    """What the hook does to one transaction."""
     on_missing: str
     additions: tuple[Addition, ...] = ()
     shortfalls: tuple[Shortfall, ...] = ()
