@@ -156,15 +156,16 @@ def package_modaliases(pkg: Any, wanted_prefixes: Optional[set[str]] = None
         if prefix is None:
             continue
         any_seen = True
-        if wanted_prefixes is not None and prefix not in wanted_prefixes:
-            if '%' not in prefix:
-                continue
-            decoded = modalias_from_provide(text)
-            if decoded is None or literal_prefix(decoded[0]) not in wanted_prefixes:
-                continue
+        encoded = '%' in prefix      # compare the decoded pattern's prefix instead
+        if wanted_prefixes is not None and not encoded and prefix not in wanted_prefixes:
+            continue
         parsed = modalias_from_provide(text)
-        if parsed is not None:
-            found.append(parsed)
+        if parsed is None:
+            continue
+        if wanted_prefixes is not None and encoded and \
+                literal_prefix(parsed[0]) not in wanted_prefixes:
+            continue
+        found.append(parsed)
     return any_seen, found
 
 
