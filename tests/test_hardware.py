@@ -10,11 +10,11 @@ import pytest
 from harness import PLUGIN_DIR, PYTHON, Host
 
 PRELUDE = textwrap.dedent('''
-    import dataclasses, json, os, shutil, sys
+    import json, os, shutil, sys
     sys.path.insert(0, %r)
     from dnf_kernelsplit import hardware
     def dump(devices):
-        print(json.dumps([dataclasses.asdict(d) | {"passthrough": d.passthrough} for d in devices]))
+        print(json.dumps([d._asdict() | {"passthrough": d.passthrough} for d in devices]))
 ''') % str(PLUGIN_DIR)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
@@ -28,15 +28,16 @@ class ConfigValueError(ValueError):
     """A value that cannot be used; str() is the whole message for the user."""
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(namedtuple('Config', [
+        'enabled',          # bool
+        'ignore_devices',   # frozenset[str]: PCI slots, vendor:device, /sys/devices/... paths
+        'buses',            # frozenset[str], or None: every bus
+        'hardware_in_installroot',  # bool
+        'on_missing',       # install | warn | fail
+        'source',           # the file(s) the values came from, for messages
+        ], defaults=(True, frozenset(), None, False, 'install', '(defaults)'))):
     """The [main] settings of kernelsplit.conf, validated."""
-    enabled: bool = True
-    ignore_devices: frozenset[str] = frozenset()   # PCI slots, vendor:device, /sys/devices/... paths
-    buses: Optional[frozenset[str]] = None         # None: every bus
-    hardware_in_installroot: bool = False
-    on_missing: str = 'install'
-    source: str = '(defaults)'
+    __slots__ = ()
 
     def ignores(self, device) -> bool:
         if not self.ignore_devices:

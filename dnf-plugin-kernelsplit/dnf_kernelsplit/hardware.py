@@ -13,7 +13,7 @@ import logging
 import marshal
 import os
 import sys
-from dataclasses import asdict, dataclass
+from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
@@ -26,20 +26,21 @@ logger = logging.getLogger('dnf.plugin')
 PASSTHROUGH_STUBS = frozenset({'vfio_pci', 'pci_stub', 'uio_pci_generic'})
 
 
-@dataclass(frozen=True)
-class Device:
+class Device(namedtuple('Device', [
+        'sys_path',         # str
+        'subsystem',        # str
+        'modalias',         # str
+        'driver',           # str or None
+        'driver_module',    # the driver's `module` link; None when built in
+        'slot',             # PCI: 0000:3b:00.0
+        'vendor',           # PCI: '8086'
+        'device',           # PCI: '1572'
+        'device_class',     # PCI: '020000'
+        'sriov',            # 'pf' (has sriov_totalvfs) or 'vf' (has physfn)
+        'physfn',           # a VF's parent function (slot)
+        ], defaults=(None,) * 8)):
     """One device with a modalias, and what the running kernel bound to it."""
-    sys_path: str
-    subsystem: str
-    modalias: str
-    driver: Optional[str] = None
-    driver_module: Optional[str] = None     # the driver's `module` link; None when built in
-    slot: Optional[str] = None              # PCI: 0000:3b:00.0
-    vendor: Optional[str] = None            # PCI: '8086'
-    device: Optional[str] = None            # PCI: '1572'
-    device_class: Optional[str] = None      # PCI: '020000'
-    sriov: Optional[str] = None             # 'pf' (has sriov_totalvfs) or 'vf' (has physfn)
-    physfn: Optional[str] = None            # a VF's parent function (slot)
+    __slots__ = ()
 
     @property
     def name(self) -> str:
@@ -140,11 +141,12 @@ def devices_from_udev(udev_devices: Iterable[Any],
     return tuple(sorted(found, key=lambda d: d.sys_path))
 
 
-@dataclass(frozen=True)
-class Discovery:
+class Discovery(namedtuple('Discovery', [
+        'devices',          # tuple[Device, ...]
+        'problem',          # why the hardware could not be listed at all, or None
+        ], defaults=(None,))):
     """The devices found, or why none could be listed."""
-    devices: tuple[Device, ...]
-    problem: Optional[str] = None      # why the hardware could not be listed at all
+    __slots__ = ()
 
 
 def discover(buses: Optional[frozenset[str]] = None) -> Discovery:
@@ -181,7 +183,7 @@ _ALL_BUSES = '*'
 
 
 def discovery_to_bytes(discovery: Discovery, messages: Iterable[str] = ()) -> bytes:
-    return marshal.dumps({'devices': [asdict(d) for d in discovery.devices],
+    return marshal.dumps({'devices': [d._asdict() for d in discovery.devices],
                           'problem': discovery.problem, 'messages': list(messages)})
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
@@ -18,9 +18,8 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
 
 from . import hardware
 from .config import Config
-from .hardware import Device
 from .kmod import KmodError, ModuleIndex
-from .modules import DeviceNeed, device_needs
+from .modules import device_needs
 
 logger = logging.getLogger('dnf.plugin')
 
@@ -75,15 +74,16 @@ def open_index(root: str, candidates: Sequence[str]) -> tuple[Optional[str], Opt
     return None, None
 
 
-@dataclass(frozen=True)
-class HostNeeds:
+class HostNeeds(namedtuple('HostNeeds', [
+        'needs',            # tuple[DeviceNeed, ...]
+        'ignored',          # tuple[Device, ...]
+        'index_kver',       # the kernel whose module index resolved the needs, or None
+        'index',            # that ModuleIndex, or None
+        'notes',            # tuple[str, ...]
+        'hardware_problem',     # why the devices could not be listed at all, or None
+        ], defaults=(None, (), None))):
     """What each present device needs, per the reference module index."""
-    needs: tuple[DeviceNeed, ...]
-    ignored: tuple[Device, ...]
-    index_kver: Optional[str]
-    index: Optional[ModuleIndex] = field(default=None, compare=False, repr=False)
-    notes: tuple[str, ...] = ()
-    hardware_problem: Optional[str] = None   # the devices could not be listed at all
+    __slots__ = ()
 
     @property
     def wanted_modules(self) -> set[str]:

@@ -13,7 +13,7 @@ import ctypes.util
 import locale
 import os
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
@@ -205,12 +205,13 @@ def _lib() -> _Lib:
     return _LIB
 
 
-@dataclass(frozen=True)
-class ModuleInfo:
+class ModuleInfo(namedtuple('ModuleInfo', [
+        'name',             # str
+        'builtin',          # bool
+        'path',             # the .ko file, absolute; None for built-ins and unknown names
+        ])):
     """What an index knows of one module name."""
-    name: str
-    builtin: bool
-    path: Optional[str]      # the .ko file, absolute; None for built-ins and unknown names
+    __slots__ = ()
 
     @property
     def known(self) -> bool:

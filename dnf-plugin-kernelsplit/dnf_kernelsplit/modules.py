@@ -13,7 +13,7 @@ no kernel subpackage can ship them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
@@ -23,12 +23,13 @@ from .hardware import Device
 from .kmod import ModuleIndex, normalize
 
 
-@dataclass(frozen=True)
-class DeviceNeed:
+class DeviceNeed(namedtuple('DeviceNeed', [
+        'device',           # Device
+        'modules',          # tuple[str, ...]: normalised names; may include built-ins
+        'basis',            # passthrough | driver | safety-net | modalias
+        ])):
     """The modules one device needs, and on what basis they were chosen."""
-    device: Device
-    modules: tuple[str, ...]   # normalised names; may include built-ins
-    basis: str                 # passthrough | driver | safety-net | modalias
+    __slots__ = ()
 
 
 def device_need(device: Device, index: Optional[ModuleIndex],

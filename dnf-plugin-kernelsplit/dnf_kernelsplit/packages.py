@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
+from collections import namedtuple
+from types import MappingProxyType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
-    from typing import Any, Iterable, Mapping, Optional
+    from typing import Any, Iterable, Optional
 
 from .kmod import MODULE_DIRS, AliasMatcher, alias_prefixes, kernel_release_from_path, \
     literal_prefix, modalias_from_provide, module_name_from_path, provide_literal_prefix
@@ -24,33 +25,39 @@ from .kmod import MODULE_DIRS, AliasMatcher, alias_prefixes, kernel_release_from
 _MODULE_GLOBS = ['/%s/*' % d for d in MODULE_DIRS]
 
 
-@dataclass(frozen=True)
-class PackageRef:
-    """A package as the policy sees it.
+class PackageRef(namedtuple('PackageRef', [
+        'nevra',            # str
+        'name',             # str
+        'installed',        # bool: in the rpmdb now
+        'present',          # bool: installed once the transaction at hand is done
+        ])):
+    """A package as the policy sees it."""
+    __slots__ = ()
 
-    installed: in the rpmdb now; present: installed once the transaction at
-    hand is done (the same as installed when there is no transaction).
-    """
-    nevra: str
-    name: str
-    installed: bool
-    present: Optional[bool] = None
-
-    def __post_init__(self) -> None:
-        if self.present is None:
-            object.__setattr__(self, 'present', self.installed)
+    def __new__(cls, nevra: str, name: str, installed: bool,
+                present: Optional[bool] = None) -> 'PackageRef':
+        # Without a transaction at hand, present is installed.
+        return super().__new__(cls, nevra, name, installed,
+                               installed if present is None else present)
 
 
-@dataclass(frozen=True)
-class AliasEntry:
+class AliasEntry(namedtuple('AliasEntry', [
+        'pattern',          # str
+        'module',           # str or None
+        'package',          # PackageRef
+        ])):
     """One modalias(PATTERN) [= MODULE] provide of a package."""
-    pattern: str
-    module: Optional[str]
-    package: PackageRef
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class KernelPackages:
+class KernelPackages(namedtuple('KernelPackages', [
+        'kver',             # str
+        'packages',         # tuple[PackageRef, ...]
+        'modules',          # Mapping[str, tuple[PackageRef, ...]]: module -> its packages
+        'shipping',         # frozenset[str]: NEVRAs of the packages that ship modules
+        'exact',            # Mapping[str, tuple[AliasEntry, ...]]
+        'carries_modaliases',   # bool
+        ], defaults=(frozenset(), MappingProxyType({}), False))):
     """The packages of one kernel release and which of them ship the modules asked about.
 
     Exact mode: `exact` maps each modalias the local index could not resolve
@@ -58,13 +65,7 @@ class KernelPackages:
     (going to be) installed; `carries_modaliases` says whether those packages
     have such provides at all.
     """
-    kver: str
-    packages: tuple[PackageRef, ...]
-    modules: Mapping[str, tuple[PackageRef, ...]] = field(hash=False, compare=False)
-    shipping: frozenset[str] = frozenset()   # NEVRAs of the packages that ship modules
-    exact: Mapping[str, tuple[AliasEntry, ...]] = field(default_factory=dict, hash=False,
-                                                        compare=False)
-    carries_modaliases: bool = False
+    __slots__ = ()
 
     @property
     def lacking_packages(self) -> tuple[PackageRef, ...]:
@@ -177,12 +178,12 @@ def newest_first(pkgs: Iterable[Any]) -> list[Any]:
     return sorted(pkgs, key=functools.cmp_to_key(_evr_cmp), reverse=True)
 
 
-@dataclass(frozen=True)
-class InstalledKernel:
+class InstalledKernel(namedtuple('InstalledKernel', [
+        'kver',             # str
+        'packages',         # installed hawkey packages shipping into KVER: seeds for
+        ])):                # release_packages()
     """A kernel release whose modules are installed in the root."""
-    kver: str
-    # Installed hawkey packages found shipping into KVER: seeds for release_packages().
-    packages: tuple[Any, ...] = field(hash=False, compare=False)
+    __slots__ = ()
 
 
 def installed_kernels(sack: Any, root: str = '/') -> list[InstalledKernel]:

@@ -21,7 +21,7 @@ device (strandings); on_missing decides what each of those does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
@@ -35,17 +35,18 @@ OK, MISSING, UNSUPPORTED = 'ok', 'missing', 'unsupported'
 INSTALL, WARN, FAIL = 'install', 'warn', 'fail'
 
 
-@dataclass(frozen=True)
-class DeviceVerdict:
+class DeviceVerdict(namedtuple('DeviceVerdict', [
+        'need',             # DeviceNeed
+        'status',           # OK | MISSING | UNSUPPORTED
+        'packages',         # tuple[PackageRef, ...]: shipping what the device needs
+        'install',          # ((PackageRef, modules), ...): to install, and the modules each serves
+        'builtin',          # tuple[str, ...]: needed modules built in
+        'absent',           # tuple[str, ...]: needed modules the release lacks
+        'exact',            # tuple[AliasEntry, ...]: modalias() provides that matched
+        'unjudged',         # bool: cannot be judged (see the module doc)
+        ], defaults=((), (), (), False))):
     """One device judged against one kernel release."""
-    need: DeviceNeed
-    status: str
-    packages: tuple[PackageRef, ...]                          # shipping what the device needs
-    install: tuple[tuple[PackageRef, tuple[str, ...]], ...]   # to install, and the modules each serves
-    builtin: tuple[str, ...] = ()                             # needed modules built in
-    absent: tuple[str, ...] = ()                              # needed modules the release lacks
-    exact: tuple[AliasEntry, ...] = ()                        # modalias() provides that matched
-    unjudged: bool = False                                    # cannot be judged (see module doc)
+    __slots__ = ()
 
     @property
     def device(self) -> Device:
@@ -67,13 +68,14 @@ class DeviceVerdict:
         return bool(self.install or self.absent)
 
 
-@dataclass(frozen=True)
-class KernelVerdict:
+class KernelVerdict(namedtuple('KernelVerdict', [
+        'kver',             # str
+        'default',          # bool: the default boot kernel
+        'devices',          # tuple[DeviceVerdict, ...]
+        'lacking_packages',     # tuple[PackageRef, ...]: why devices could not be judged
+        ], defaults=((),))):
     """Every device judged against one kernel release."""
-    kver: str
-    default: bool
-    devices: tuple[DeviceVerdict, ...]
-    lacking_packages: tuple[PackageRef, ...] = ()   # why devices could not be judged
+    __slots__ = ()
 
     @property
     def lacking(self) -> bool:
@@ -156,40 +158,44 @@ def judge_kernel(needs: Iterable[DeviceNeed], release: KernelPackages,
 
 # --- transactions -----------------------------------------------------------
 
-@dataclass(frozen=True)
-class Addition:
+class Addition(namedtuple('Addition', [
+        'package',          # PackageRef
+        'kver',             # str
+        'reasons',          # ((Device, modules), ...)
+        ])):
     """A package to add to the transaction, and for which devices and modules."""
-    package: PackageRef
-    kver: str
-    reasons: tuple[tuple[Device, tuple[str, ...]], ...]
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Shortfall:
+class Shortfall(namedtuple('Shortfall', [
+        'kver',             # str
+        'device',           # Device
+        'modules',          # tuple[str, ...]
+        ])):
     """A needed module that no package of an incoming kernel in the enabled repos ships."""
-    kver: str
-    device: Device
-    modules: tuple[str, ...]
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Stranding:
+class Stranding(namedtuple('Stranding', [
+        'package',          # PackageRef: the package removed
+        'kver',             # str
+        'device',           # Device
+        'module',           # str
+        'running',          # bool: KVER is the running kernel
+        ])):
     """A removal that leaves a device without the module it uses, on a kernel that stays."""
-    package: PackageRef
-    kver: str
-    device: Device
-    module: str
-    running: bool
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class TransactionPlan:
+class TransactionPlan(namedtuple('TransactionPlan', [
+        'on_missing',       # install | warn | fail
+        'additions',        # tuple[Addition, ...]
+        'shortfalls',       # tuple[Shortfall, ...]
+        'strandings',       # tuple[Stranding, ...]
+        'unjudged',         # tuple[KernelVerdict, ...]: incoming kernels with devices not judged
+        ], defaults=((), (), (), ()))):
     """What the hook does to one transaction."""
-    on_missing: str
-    additions: tuple[Addition, ...] = ()
-    shortfalls: tuple[Shortfall, ...] = ()
-    strandings: tuple[Stranding, ...] = ()
-    unjudged: tuple[KernelVerdict, ...] = ()   # incoming kernels with devices not judged
+    __slots__ = ()
 
     @property
     def install(self) -> tuple[Addition, ...]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections import namedtuple
+from types import MappingProxyType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
@@ -47,11 +48,12 @@ def step_aside_reason(base: Any, cli: Any, config: Config) -> Optional[str]:
     return None
 
 
-@dataclass
-class HookResult:
+class HookResult(namedtuple('HookResult', [
+        'plan',             # policy.TransactionPlan, or None: no kernel involved
+        'packages',         # NEVRA -> hawkey package to add
+        ], defaults=(None, MappingProxyType({})))):
     """The plan for a transaction and the hawkey packages it adds."""
-    plan: Optional[Any] = None                                # policy.TransactionPlan
-    packages: dict[str, Any] = field(default_factory=dict)   # NEVRA -> hawkey package to add
+    __slots__ = ()
 
 
 def start_discovery(base: Any, cli: Any, config: Config) -> Optional[Any]:
