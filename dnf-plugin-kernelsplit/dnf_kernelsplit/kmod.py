@@ -66,11 +66,33 @@ def alias_prefixes(modaliases: Iterable[str]) -> set[str]:
     return {alias[:end] for alias in set(modaliases) for end in range(len(alias) + 1)}
 
 
-def provide_literal_prefix(provide: str) -> Optional[str]:
-    """The literal prefix of the pattern in a modalias(PATTERN) provide (still %XX-encoded),
-    or None for any other provide.  One regex step: kernel packages carry tens of thousands."""
-    found = _PROVIDE_LITERAL_RE.match(provide)
-    return found.group(1) if found is not None else None
+def select_modalias_provides(provides: Iterable[str], wanted_prefixes: Optional[set[str]] = None
+                             ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
+    """The modalias(PATTERN) [= MODULE] provides among PROVIDES, decoded: (any at all, them).
+
+    WANTED_PREFIXES (see alias_prefixes()): keep only the patterns whose
+    literal prefix is among them, the ones that may match those modaliases.
+    A kernel package carries tens of thousands; one regex step rejects most.
+    """
+    match = _PROVIDE_LITERAL_RE.match
+    found, any_seen = [], False
+    for text in provides:
+        literal = match(text)
+        if literal is None:
+            continue
+        any_seen = True
+        prefix = literal.group(1)
+        encoded = '%' in prefix      # compare the decoded pattern's prefix instead
+        if wanted_prefixes is not None and not encoded and prefix not in wanted_prefixes:
+            continue
+        parsed = modalias_from_provide(text)
+        if parsed is None:
+            continue
+        if wanted_prefixes is not None and encoded and \
+                literal_prefix(parsed[0]) not in wanted_prefixes:
+            continue
+        found.append(parsed)
+    return any_seen, found
 
 
 def encode_modalias(pattern: str) -> str:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Iterable, Optional
 
 from .kmod import MODULE_DIRS, AliasMatcher, alias_prefixes, kernel_release_from_path, \
-    literal_prefix, modalias_from_provide, module_name_from_path, provide_literal_prefix
+    module_name_from_path, select_modalias_provides
 
 _MODULE_GLOBS = ['/%s/*' % d for d in MODULE_DIRS]
 
@@ -145,29 +145,8 @@ def kmod_provides(module: str) -> list[str]:
 
 def package_modaliases(pkg: Any, wanted_prefixes: Optional[set[str]] = None
                        ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
-    """PKG's modalias(PATTERN) [= MODULE] provides: (whether it has any, the decoded ones).
-
-    WANTED_PREFIXES (see kmod.alias_prefixes()): keep only the patterns whose
-    literal prefix is among them, the ones that may match those modaliases.
-    A kernel package has tens of thousands of these; most cannot match.
-    """
-    found, any_seen = [], False
-    for text in map(str, pkg.provides):
-        prefix = provide_literal_prefix(text)
-        if prefix is None:
-            continue
-        any_seen = True
-        encoded = '%' in prefix      # compare the decoded pattern's prefix instead
-        if wanted_prefixes is not None and not encoded and prefix not in wanted_prefixes:
-            continue
-        parsed = modalias_from_provide(text)
-        if parsed is None:
-            continue
-        if wanted_prefixes is not None and encoded and \
-                literal_prefix(parsed[0]) not in wanted_prefixes:
-            continue
-        found.append(parsed)
-    return any_seen, found
+    """PKG's modalias(PATTERN) [= MODULE] provides: see kmod.select_modalias_provides()."""
+    return select_modalias_provides(map(str, pkg.provides), wanted_prefixes)
 
 
 def _evr_cmp(a: Any, b: Any) -> int:
