@@ -116,13 +116,13 @@ def test_matcher_agrees_with_libkmod_on_real_data():
 ])
 def test_modalias_provides_kept_by_literal_prefix(make_root, modaliases, expected):
     """What survives the prefix filter: every pattern that may match, few that cannot."""
-    from dnf_kernelsplit.kmod import alias_prefixes
+    from dnf_kernelsplit.kmod import ModaliasFilter
     from dnf_kernelsplit.packages import package_modaliases
     from harness import dnf_base
     base = dnf_base(make_root('exact'))
     try:
         core = base.sack.query().available().filter(name='kernel-core', version='6.9.1')[0]
-        has_any, kept = package_modaliases(core, alias_prefixes(modaliases))
+        has_any, kept = package_modaliases(core, ModaliasFilter(modaliases))
         assert has_any
         assert set(kept) == expected
         everything = AliasMatcher(package_modaliases(core)[1])
@@ -131,3 +131,33 @@ def test_modalias_provides_kept_by_literal_prefix(make_root, modaliases, expecte
         assert AliasMatcher(kept).match('xen:vifx') == []
     finally:
         base.close()
+
+
+def test_modalias_filter_agrees_with_the_plain_prefix_test_on_real_data():
+    """Every real machine's modaliases against the real kernel's 26k aliases as provides:
+    the one-regex filter keeps exactly what testing each provide's prefix keeps."""
+    if not realdata.available():
+        pytest.skip('no ../shared/realdata')
+    try:
+        kernel = realkernel.fetch()
+    except realkernel.Unavailable as exc:
+        pytest.skip(str(exc))
+    from dnf_kernelsplit.kmod import ModaliasFilter, select_modalias_provides
+    provides = ['kmod(%s.ko)' % m for m in ('i40e', 'snd-hda-intel')]
+    for line in (kernel.modules_dir / 'modules.alias').read_text().splitlines():
+        if line.startswith('alias '):
+            _, pattern, module = line.split(' ', 2)
+            provides.append('modalias(%s) = %s' % (encode_modalias(pattern), module))
+    machines = [{d['MODALIAS'] for d in devices if d.get('MODALIAS')}
+                for devices in realdata.udevadm_machines().values()]
+    # and all of them at once: more than MAX_NODES, the plain loop's way
+    machines.append(set().union(*machines))
+    kept = 0
+    for modaliases in machines:
+        wanted = ModaliasFilter(modaliases)
+        fast = wanted.select(provides)
+        assert fast == select_modalias_provides(provides, wanted.prefixes)
+        kept += len(fast[1])
+    assert len(machines) > 40 and kept > 1000
+    assert ModaliasFilter(machines[-1])._candidates is None
+    assert all(ModaliasFilter(m)._candidates is not None for m in machines[:-1])

@@ -61,18 +61,12 @@ def literal_prefix(pattern: str) -> str:
     return _LITERAL_PREFIX_RE.match(pattern).group()  # type: ignore[union-attr]
 
 
-def alias_prefixes(modaliases: Iterable[str]) -> set[str]:
-    """Every prefix of MODALIASES: a pattern can match one only if its literal prefix is here."""
-    return {alias[:end] for alias in set(modaliases) for end in range(len(alias) + 1)}
-
-
 def select_modalias_provides(provides: Iterable[str], wanted_prefixes: Optional[set[str]] = None
                              ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
     """The modalias(PATTERN) [= MODULE] provides among PROVIDES, decoded: (any at all, them).
 
-    WANTED_PREFIXES (see alias_prefixes()): keep only the patterns whose
-    literal prefix is among them, the ones that may match those modaliases.
-    A kernel package carries tens of thousands; one regex step rejects most.
+    WANTED_PREFIXES: keep only the patterns whose literal prefix is among
+    them (see ModaliasFilter, which also narrows PROVIDES much faster).
     """
     match = _PROVIDE_LITERAL_RE.match
     found, any_seen = [], False
@@ -93,6 +87,54 @@ def select_modalias_provides(provides: Iterable[str], wanted_prefixes: Optional[
             continue
         found.append(parsed)
     return any_seen, found
+
+
+class ModaliasFilter:
+    """Which modalias(PATTERN) provides may match some of MODALIASES.
+
+    A pattern can match a modalias only when its literal prefix (up to the
+    first wildcard) begins that modalias.  A kernel package carries tens of
+    thousands of these provides, and a loop over them in Python costs ~10 ms
+    per package.  So all of a package's provides are joined and searched at
+    once with one regex: a trie of the modaliases' first HEAD characters, where
+    any node may end in a wildcard, an encoded character or the closing ')'.
+    Only the few provides it finds get the exact prefix test.
+    """
+
+    HEAD = 14          # bus and vendor: 'pci:v00008086d'
+    # Compiling the regex costs ~0.3 ms per 100 trie nodes: a real machine's
+    # modaliases make a few hundred; past this many, the plain loop is cheaper.
+    MAX_NODES = 3000
+
+    def __init__(self, modaliases: Iterable[str]) -> None:
+        modaliases = set(modaliases)
+        self.prefixes = {alias[:end] for alias in modaliases for end in range(len(alias) + 1)}
+        trie: dict = {}
+        nodes = 0
+        for alias in modaliases:
+            node = trie
+            for char in alias[:self.HEAD]:
+                if char not in node:
+                    node[char] = {}
+                    nodes += 1
+                node = node[char]
+        self._candidates = re.compile(r'\n(modalias\(%s[^\n]*)' % self._trie_regex(trie, 0)) \
+            if nodes <= self.MAX_NODES else None
+
+    def _trie_regex(self, node: dict, depth: int) -> str:
+        if depth == self.HEAD:
+            return ''
+        ends = '[*?[%)]'   # a wildcard, an encoded character, the end of the pattern
+        return '(?:%s)' % '|'.join([ends] + [re.escape(char) + self._trie_regex(child, depth + 1)
+                                            for char, child in sorted(node.items())])
+
+    def select(self, provides: Iterable[str]) -> tuple[bool, list[tuple[str, Optional[str]]]]:
+        """select_modalias_provides(PROVIDES, these modaliases' prefixes), the fast way."""
+        if self._candidates is None:
+            return select_modalias_provides(provides, self.prefixes)
+        text = '\n' + '\n'.join(provides)     # an rpm dependency holds no newline
+        candidates = self._candidates.findall(text)
+        return '\nmodalias(' in text, select_modalias_provides(candidates, self.prefixes)[1]
 
 
 def encode_modalias(pattern: str) -> str:

@@ -19,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Iterable, Optional
 
-from .kmod import MODULE_DIRS, AliasMatcher, alias_prefixes, kernel_release_from_path, \
+from .kmod import MODULE_DIRS, AliasMatcher, ModaliasFilter, kernel_release_from_path, \
     module_name_from_path, select_modalias_provides
 
 _MODULE_GLOBS = ['/%s/*' % d for d in MODULE_DIRS]
@@ -143,10 +143,14 @@ def kmod_provides(module: str) -> list[str]:
     return ['kmod(%s.ko)' % form for form in sorted({module, module.replace('_', '-')})]
 
 
-def package_modaliases(pkg: Any, wanted_prefixes: Optional[set[str]] = None
+def package_modaliases(pkg: Any, wanted: Optional[ModaliasFilter] = None
                        ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
-    """PKG's modalias(PATTERN) [= MODULE] provides: see kmod.select_modalias_provides()."""
-    return select_modalias_provides(map(str, pkg.provides), wanted_prefixes)
+    """PKG's modalias(PATTERN) [= MODULE] provides, decoded: (whether it has any, them).
+
+    WANTED: keep only those that may match its modaliases.
+    """
+    provides = map(str, pkg.provides)
+    return wanted.select(provides) if wanted is not None else select_modalias_provides(provides)
 
 
 def _evr_cmp(a: Any, b: Any) -> int:
@@ -270,13 +274,13 @@ def kernel_packages(sack: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[
         modules[module] = tuple(refs[k] for k in sorted(found))
     # Exact mode only looks where the local index cannot: packages not installed.
     unresolved = list(dict.fromkeys(unresolved))
-    wanted_prefixes = alias_prefixes(unresolved)
+    wanted = ModaliasFilter(unresolved)
     carries, entries = False, {}
     for pkg in sorted(pkgs, key=nevra):
         ref = refs[nevra(pkg)]
         if ref.present:
             continue
-        has_any, matching = package_modaliases(pkg, wanted_prefixes)
+        has_any, matching = package_modaliases(pkg, wanted)
         carries = carries or has_any
         for pattern, module in matching:
             entries.setdefault(AliasEntry(pattern, module, ref), None)
