@@ -23,7 +23,8 @@ set-up) and reports its peak RSS.  The overhead is the median of the pairs'
 differences, over the median run without the plugin.
 Targets (distro): at most 5% more wall time, at most 10 MB more peak RSS.
 
-Usage: bench/upgrade.py [--rounds N] [--machine NAME] [--all-devices] [--json FILE]
+Usage: bench/upgrade.py [--rounds N] [--machine NAME] [--all-devices] [--systems S...]
+                       [--json FILE]
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def main() -> int:
     parser.add_argument('--all-devices', action='store_true',
                         help='emulate every device of the capture with a modalias, not only '
                              'its PCI functions')
+    parser.add_argument('--systems', nargs='+', choices=('distro', 'minimal'),
+                        default=('distro', 'minimal'))
     parser.add_argument('--json', help='also write the figures to this file')
     args = parser.parse_args()
     if not realdata.available():
@@ -156,7 +159,7 @@ def main() -> int:
     print('distro system  %(installed)d packages installed (%(installed_files)d files each), '
           '%(available)d available (%(files)d files each on average)' % DISTRO)
     failed = False
-    for system in ('distro', 'minimal'):
+    for system in args.systems:
         for install, packages in INSTALLS.items():
             repos = {'kernel': kernel_repo}
             if system == 'distro':
