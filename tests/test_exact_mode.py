@@ -79,8 +79,9 @@ def test_matcher_semantics():
     assert not AliasMatcher([])
 
 
-def test_matcher_agrees_with_libkmod_on_real_data():
-    """Every real PCI modalias against all 26k real aliases: the same modules libkmod finds."""
+@pytest.fixture(scope='module')
+def real_aliases():
+    """The real Debian kernel and its modules.alias as (pattern, module) pairs."""
     if not realdata.available():
         pytest.skip('no ../shared/realdata')
     try:
@@ -92,6 +93,12 @@ def test_matcher_agrees_with_libkmod_on_real_data():
         if line.startswith('alias '):
             _, pattern, module = line.split(' ', 2)
             entries.append((pattern, module))
+    return kernel, entries
+
+
+def test_matcher_agrees_with_libkmod_on_real_data(real_aliases):
+    """Every real PCI modalias against all 26k real aliases: the same modules libkmod finds."""
+    kernel, entries = real_aliases
     matcher = AliasMatcher(entries)
     aliases = realdata.pci_modaliases()
     with ModuleIndex.for_kernel(str(kernel.root), kernel.kver) as index:
@@ -133,21 +140,13 @@ def test_modalias_provides_kept_by_literal_prefix(make_root, modaliases, expecte
         base.close()
 
 
-def test_modalias_filter_agrees_with_the_plain_prefix_test_on_real_data():
+def test_modalias_filter_agrees_with_the_plain_prefix_test_on_real_data(real_aliases):
     """Every real machine's modaliases against the real kernel's 26k aliases as provides:
     the one-regex filter keeps exactly what testing each provide's prefix keeps."""
-    if not realdata.available():
-        pytest.skip('no ../shared/realdata')
-    try:
-        kernel = realkernel.fetch()
-    except realkernel.Unavailable as exc:
-        pytest.skip(str(exc))
     from dnf_kernelsplit.kmod import ModaliasFilter, select_modalias_provides
     provides = ['kmod(%s.ko)' % m for m in ('i40e', 'snd-hda-intel')]
-    for line in (kernel.modules_dir / 'modules.alias').read_text().splitlines():
-        if line.startswith('alias '):
-            _, pattern, module = line.split(' ', 2)
-            provides.append('modalias(%s) = %s' % (encode_modalias(pattern), module))
+    provides += ['modalias(%s) = %s' % (encode_modalias(pattern), module)
+                 for pattern, module in real_aliases[1]]
     machines = [{d['MODALIAS'] for d in devices if d.get('MODALIAS')}
                 for devices in realdata.udevadm_machines().values()]
     # and all of them at once: more than MAX_NODES, the plain loop's way
