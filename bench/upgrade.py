@@ -102,7 +102,6 @@ def measure(root: Installroot, host: Path, drivers: Path, rounds: int, work: Pat
 
 def background_child(host: Path, drivers: Path, rounds: int, work: Path) -> dict:
     """Wall time and peak RSS of the discovery child hardware.BackgroundDiscovery starts."""
-    import dnf  # noqa: F401  (its directory is on the child's sys.path, as in dnf)
     from dnf_kernelsplit import hardware
     path = [str(ROOT / 'dnf-plugin-kernelsplit')] + [p for p in sys.path if p]
     command = ['umockdev-run', '-d', str(host), '--', PYTHON, str(TESTBED_EXEC), str(drivers),
