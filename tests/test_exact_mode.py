@@ -121,11 +121,16 @@ def test_matcher_agrees_with_libkmod_on_real_data(real_aliases):
       ('pci:v*d*sv*sd*bc0Csc03i30*', 'xhci_pci')}),
     ([], set()),
 ])
-def test_modalias_provides_kept_by_literal_prefix(make_root, modaliases, expected):
-    """What survives the prefix filter: every pattern that may match, few that cannot."""
+@pytest.mark.parametrize('regex', [False, True], ids=['loop', 'regex'])
+def test_modalias_provides_kept_by_literal_prefix(make_root, monkeypatch, modaliases, expected,
+                                                  regex):
+    """What survives the prefix filter: every pattern that may match, few that cannot
+    (the fixture package is small: the one-regex way is forced for it too)."""
     from dnf_kernelsplit.kmod import ModaliasFilter
     from dnf_kernelsplit.packages import package_modaliases
     from harness import dnf_base
+    if regex:
+        monkeypatch.setattr(ModaliasFilter, 'REGEX_MIN_PROVIDES', 0)
     base = dnf_base(make_root('exact'))
     try:
         core = base.sack.query().available().filter(name='kernel-core', version='6.9.1')[0]
@@ -158,5 +163,6 @@ def test_modalias_filter_agrees_with_the_plain_prefix_test_on_real_data(real_ali
         assert fast == select_modalias_provides(provides, wanted.prefixes)
         kept += len(fast[1])
     assert len(machines) > 40 and kept > 1000
-    assert ModaliasFilter(machines[-1])._candidates is None
-    assert all(ModaliasFilter(m)._candidates is not None for m in machines[:-1])
+    assert len(provides) >= ModaliasFilter.REGEX_MIN_PROVIDES
+    assert ModaliasFilter(machines[-1]).candidates_regex() is None
+    assert all(ModaliasFilter(m).candidates_regex() is not None for m in machines[:-1])

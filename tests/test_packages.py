@@ -111,12 +111,18 @@ def test_kmod_provide_names(module, provides):
 def test_mixed_separators_and_unknown_modules(make_root):
     base = dnf_base(make_root('split'))
     try:
-        release = kernel_packages(base.sack, '6.9.1-1.x86_64', release_packages(
-            base.sack, '6.9.1-1.x86_64',
-            base.sack.query().filter(file__glob='/lib/modules/6.9.1-1.x86_64/*')),
-            ['snd_hda_intel', 'no_such_module'])
+        pkgs = release_packages(base.sack, '6.9.1-1.x86_64',
+                                base.sack.query().filter(file__glob='/lib/modules/6.9.1-1.x86_64/*'))
+        release = kernel_packages(base.sack, '6.9.1-1.x86_64', pkgs,
+                                  ['snd_hda_intel', 'no_such_module'])
         assert [p.name for p in release.providers('snd_hda_intel')] == ['kernel-drivers']
         assert release.providers('no_such_module') == ()
+        # Which packages ship modules is only asked when a device is left unresolved
+        # and the packages carry no modalias() provides to judge it by.
+        assert release.shipping == frozenset()
+        release = kernel_packages(base.sack, '6.9.1-1.x86_64', pkgs, ['snd_hda_intel'],
+                                  ['pci:v0000FFFFd0000FFFFsv00000000sd00000000bc00sc00i00'])
+        assert not release.carries_modaliases
         assert release.shipping == {p.nevra for p in release.packages if p.name != 'kernel'}
     finally:
         base.close()

@@ -55,6 +55,7 @@ class KernelPackages(namedtuple('KernelPackages', [
         'packages',         # tuple[PackageRef, ...]
         'modules',          # Mapping[str, tuple[PackageRef, ...]]: module -> its packages
         'shipping',         # frozenset[str]: NEVRAs of the packages that ship modules
+                            # and will not be installed (see below)
         'exact',            # Mapping[str, tuple[AliasEntry, ...]]
         'carries_modaliases',   # bool
         ], defaults=(frozenset(), MappingProxyType({}), False))):
@@ -63,7 +64,9 @@ class KernelPackages(namedtuple('KernelPackages', [
     Exact mode: `exact` maps each modalias the local index could not resolve
     to the modalias() provides that match it, among the packages that are not
     (going to be) installed; `carries_modaliases` says whether those packages
-    have such provides at all.
+    have such provides at all.  Both are only looked for when some modalias is
+    unresolved, and `shipping` only when exact mode cannot judge it: it is what
+    says which packages a device without a driver may be waiting for.
     """
     __slots__ = ()
 
@@ -149,8 +152,9 @@ def package_modaliases(pkg: Any, wanted: Optional[ModaliasFilter] = None
 
     WANTED: keep only those that may match its modaliases.
     """
-    provides = map(str, pkg.provides)
-    return wanted.select(provides) if wanted is not None else select_modalias_provides(provides)
+    provides = pkg.provides
+    return wanted.select(provides) if wanted is not None else \
+        select_modalias_provides(map(str, provides))
 
 
 def _evr_cmp(a: Any, b: Any) -> int:
@@ -272,22 +276,23 @@ def kernel_packages(sack: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[
                         scanned.setdefault(name, set()).add(nevra(pkg))
             found = scanned.get(module, set())
         modules[module] = tuple(refs[k] for k in sorted(found))
-    # Exact mode only looks where the local index cannot: packages not installed.
+    # Exact mode only looks where the local index cannot: packages not installed,
+    # for the modaliases it named no module for.
     unresolved = list(dict.fromkeys(unresolved))
-    wanted = ModaliasFilter(unresolved)
+    absent = [pkg for pkg in sorted(pkgs, key=nevra) if not refs[nevra(pkg)].present]
     carries, entries = False, {}
-    for pkg in sorted(pkgs, key=nevra):
-        ref = refs[nevra(pkg)]
-        if ref.present:
-            continue
-        has_any, matching = package_modaliases(pkg, wanted)
+    wanted_aliases = ModaliasFilter(unresolved) if unresolved else None
+    for pkg in absent if wanted_aliases is not None else ():
+        has_any, matching = package_modaliases(pkg, wanted_aliases)
         carries = carries or has_any
         for pattern, module in matching:
-            entries.setdefault(AliasEntry(pattern, module, ref), None)
+            entries.setdefault(AliasEntry(pattern, module, refs[nevra(pkg)]), None)
     matcher = AliasMatcher((entry.pattern, entry) for entry in entries)
     exact = {alias: tuple(matcher.match(alias)) for alias in unresolved} if matcher else {}
-    return KernelPackages(kver, tuple(refs[k] for k in sorted(refs)), modules,
-                          frozenset(nevra(p) for p in pkgs if ships_modules(p, kver)),
+    # What those packages ship only matters for devices neither way can judge.
+    shipping = frozenset(nevra(p) for p in absent if ships_modules(p, kver)) \
+        if unresolved and not carries else frozenset()
+    return KernelPackages(kver, tuple(refs[k] for k in sorted(refs)), modules, shipping,
                           {a: m for a, m in exact.items() if m}, carries)
 
 
