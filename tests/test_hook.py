@@ -137,6 +137,19 @@ def test_core_only_host_exact_mode_adds_by_modalias(make_root):
     assert check.returncode == 0, check
 
 
+def test_exact_mode_answers_are_read_back_on_the_next_run(make_root):
+    """--assumeno, then again: the second run reads the answers the first one kept."""
+    root = make_root('exact')
+    root.install('kernel-core-' + OLD)
+    first = root.dnf('-v', '--assumeno', 'upgrade', host=COREONLY)
+    second = root.dnf('-v', '--assumeno', 'upgrade', host=COREONLY)
+    cachedir = root.root / 'var/cache/dnf/kernelsplit'
+    assert 'kernelsplit: exact mode: 0 answers from %s, 4 computed' % cachedir in first.stdout
+    assert 'kernelsplit: exact mode: 4 answers from %s, 0 computed' % cachedir in second.stdout
+    assert len(added_lines(first)) == 3 and added_lines(second) == added_lines(first)
+    assert transaction_table(second) == transaction_table(first)
+
+
 def test_install_kernel_core_alone_gets_the_same_drivers(make_root):
     root = make_root('exact')
     root.install('kernel-core-' + OLD)

@@ -41,6 +41,7 @@ class KernelsplitCommand(dnf.cli.Command):
     def check(self) -> None:
         # Imported here: every dnf run loads this module, few run the check.
         from . import report
+        from .cache import ExactModeCache
         from .host import foreign_root_reason, host_needs
         from .packages import installed_kernels, kernel_packages, release_packages
         from .policy import judge_kernel
@@ -57,13 +58,14 @@ class KernelsplitCommand(dnf.cli.Command):
             raise dnf.exceptions.Error('kernelsplit: cannot list this machine\'s devices: %s'
                                        % host.hardware_problem)
         targets = kernels if self.opts.all_kernels else kernels[:1]
+        cache = ExactModeCache.in_cachedir(self.base.conf.cachedir)
         verdicts = []
         for kernel in targets:
             builtin = host.builtin_modules(root, kernel.kver)
             release = kernel_packages(self.base.sack, kernel.kver,
                                       release_packages(self.base.sack, kernel.kver, kernel.packages),
                                       host.wanted_modules, host.unresolved_modaliases,
-                                      builtin=builtin or frozenset())
+                                      builtin=builtin or frozenset(), cache=cache)
             verdicts.append(judge_kernel(host.needs, release, builtin,
                                          default=kernel is kernels[0]))
         render = report.kernels_json if self.opts.json else report.check_text

@@ -19,6 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Iterable, Optional
 
+from .cache import ExactModeCache
 from .kmod import MODULE_DIRS, AliasMatcher, ModaliasFilter, kernel_release_from_path, \
     module_name_from_path, select_modalias_provides
 
@@ -244,7 +245,8 @@ def release_packages(sack: Any, kver: str, seeds: Iterable[Any]) -> list[Any]:
 def kernel_packages(sack: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[str] = (),
                     unresolved: Iterable[str] = (), added: frozenset[str] = frozenset(),
                     removed: frozenset[str] = frozenset(),
-                    builtin: frozenset[str] = frozenset()) -> KernelPackages:
+                    builtin: frozenset[str] = frozenset(),
+                    cache: Optional[ExactModeCache] = None) -> KernelPackages:
     """Release KVER made of PKGS (hawkey packages): which of them ships each WANTED module,
     and which modalias() provides match each UNRESOLVED modalias (exact mode).
 
@@ -253,7 +255,8 @@ def kernel_packages(sack: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[
     with other separators.  BUILTIN modules (per the local index) skip that
     slower search: no package ships them.  ADDED / REMOVED: NEVRAs the
     transaction at hand installs / takes away; a package is `present` when
-    installed and not removed, or added.
+    installed and not removed, or added.  CACHE: where exact mode's answers are
+    kept between runs (see cache.py).
     """
     pkgs = list(pkgs)
     refs: dict[str, PackageRef] = {}
@@ -281,9 +284,17 @@ def kernel_packages(sack: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[
     unresolved = list(dict.fromkeys(unresolved))
     absent = [pkg for pkg in sorted(pkgs, key=nevra) if not refs[nevra(pkg)].present]
     carries, entries = False, {}
-    wanted_aliases = ModaliasFilter(unresolved) if unresolved else None
-    for pkg in absent if wanted_aliases is not None else ():
-        has_any, matching = package_modaliases(pkg, wanted_aliases)
+    wanted_aliases = None
+    for pkg in absent if unresolved else ():
+        key = cache.key(nevra(pkg), pkg.chksum, unresolved) if cache is not None else None
+        answer = cache.get(key) if key is not None else None
+        if answer is None:
+            if wanted_aliases is None:
+                wanted_aliases = ModaliasFilter(unresolved)
+            answer = package_modaliases(pkg, wanted_aliases)
+            if key is not None:
+                cache.put(key, answer)
+        has_any, matching = answer
         carries = carries or has_any
         for pattern, module in matching:
             entries.setdefault(AliasEntry(pattern, module, refs[nevra(pkg)]), None)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
 import dnf.exceptions
 import dnf.transaction
 
+from .cache import ExactModeCache
 from .config import Config
 from .packages import installed_kernels, kernel_packages, kernels_of, nevra, release_packages
 
@@ -109,12 +110,16 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
     known_builtin = builtin or frozenset()
     unresolved, wanted = host.unresolved_modaliases, host.wanted_modules
     verdicts, candidates = [], {}
+    cache = ExactModeCache.in_cachedir(base.conf.cachedir)
     for kver, seeds in sorted(incoming.items()):
         pkgs = release_packages(base.sack, kver, seeds)
         candidates.update((nevra(p), p) for p in pkgs if not p.installed)
         release = kernel_packages(base.sack, kver, pkgs, wanted, unresolved, added, removed,
-                                  known_builtin)
+                                  known_builtin, cache)
         verdicts.append(judge_kernel(host.needs, release, builtin))
+    if cache.hits or cache.misses:
+        logger.debug('kernelsplit: exact mode: %d answers from %s, %d computed',
+                     cache.hits, cache.directory, cache.misses)
     installed_by_kver = {k.kver: k.packages for k in installed}
     stranded = []
     for kver, seeds in sorted(outgoing.items()):
