@@ -117,12 +117,12 @@ def measure(root: Installroot, host: Path, drivers: Path, rounds: int, work: Pat
             'rss_delta_mb': round(rss_on - rss_off, 1)}
 
 
-def background_child(host: Path, drivers: Path, rounds: int, work: Path) -> dict:
-    """Wall time and peak RSS of the discovery child hardware.BackgroundDiscovery starts."""
-    from dnf_kernelsplit import hardware
+def background_child(host: Path, drivers: Path, rounds: int, work: Path, root: Path) -> dict:
+    """Wall time and peak RSS of the child background.BackgroundHost starts for ROOT."""
+    from dnf_kernelsplit import background
     path = [str(ROOT / 'dnf-plugin-kernelsplit')] + [p for p in sys.path if p]
     command = ['umockdev-run', '-d', str(host), '--', PYTHON, str(TESTBED_EXEC), str(drivers),
-               '--', PYTHON, '-S', '-c', hardware._CHILD_CODE % (path,), '*']
+               '--', PYTHON, '-S', '-c', background._CHILD_CODE % (path,), '*', str(root)]
     samples = [timed(command, dict(os.environ), work / 'measure')[:2] for _ in range(rounds)]
     return {'wall_ms': round(statistics.median(w for w, _ in samples) * 1000, 1),
             'rss_mb': round(statistics.median(r for _, r in samples), 1)}
@@ -222,10 +222,10 @@ def main() -> int:
     print('  rss   plugin off %.1f MB, on %.1f MB: %+.1f MB'
           % (result['rss_off_mb'], result['rss_on_mb'], result['rss_delta_mb']))
     # The child that lists the devices alongside dnf: a process of its own.
-    child = background_child(host, host_drivers, args.rounds, work)
+    child = background_child(host, host_drivers, args.rounds, work, root.root)
     figures['background_discovery'] = child
-    print('\nbackground device discovery (its own process, alongside dnf): '
-          '%.1f ms, peak RSS %.1f MB' % (child['wall_ms'], child['rss_mb']))
+    print('\ndevices and their needs in the background (a process of its own, alongside '
+          'dnf): %.1f ms, peak RSS %.1f MB' % (child['wall_ms'], child['rss_mb']))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + '\n')
     shutil.rmtree(work, ignore_errors=True)

@@ -21,10 +21,10 @@ class Kernelsplit(dnf.Plugin):
     name = 'kernelsplit'
 
     # Commands whose transaction may bring or take away a kernel (dnf's and
-    # dnf-plugins-core's names).  For these the devices are listed in the
-    # background from config() on, while dnf loads its metadata; any other
-    # command that resolves starts that in sack(); a library caller's hook
-    # lists them in resolved().
+    # dnf-plugins-core's names).  For these the devices are listed, and their
+    # needs resolved, in the background from config() on, while dnf loads its
+    # metadata; any other command that resolves starts that in sack(); a
+    # library caller's hook does it in resolved().
     TRANSACTION_COMMANDS = frozenset({
         'install', 'upgrade', 'upgrade-minimal', 'distro-sync', 'reinstall', 'downgrade',
         'remove', 'autoremove', 'swap', 'system-upgrade', 'offline-upgrade',
@@ -34,7 +34,7 @@ class Kernelsplit(dnf.Plugin):
         super().__init__(base, cli)
         self.settings = ks_config.Config()
         self._resolving = False
-        self._discovery = None       # hardware.BackgroundDiscovery, see TRANSACTION_COMMANDS
+        self._discovery = None       # background.BackgroundHost, see TRANSACTION_COMMANDS
         self._discovery_tried = False
         if cli is not None:
             cli.register_command(KernelsplitCommand)

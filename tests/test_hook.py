@@ -401,4 +401,6 @@ def test_where_the_devices_are_listed(make_root, command, prefix, listed):
     root.install('kernel-' + OLD)
     result = root.dnf('-v', '--assumeno', *command, host=SRIOV, prefix=prefix)
     assert 'kernelsplit: devices listed %s' % listed in result.stdout, result
+    ahead = 'kernelsplit: device needs resolved in the background (index: %s)' % OLD
+    assert (ahead in result.stdout) is (listed == 'in the background'), result
     assert SRIOV_LINE in result.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import namedtuple
 
 TYPE_CHECKING = False
@@ -18,8 +19,8 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
 
 from . import hardware
 from .config import Config
-from .kmod import KmodError, ModuleIndex
-from .modules import device_needs
+from .kmod import MODULE_DIRS, KmodError, ModuleIndex
+from .modules import DeviceNeed, device_needs
 
 logger = logging.getLogger('dnf.plugin')
 
@@ -78,7 +79,7 @@ class HostNeeds(namedtuple('HostNeeds', [
         'needs',            # tuple[DeviceNeed, ...]
         'ignored',          # tuple[Device, ...]
         'index_kver',       # the kernel whose module index resolved the needs, or None
-        'index',            # that ModuleIndex, or None
+        'builtin',          # frozenset[str]: that index's built-in modules, or None
         'notes',            # tuple[str, ...]
         'hardware_problem',     # why the devices could not be listed at all, or None
         ], defaults=(None, (), None))):
@@ -97,30 +98,101 @@ class HostNeeds(namedtuple('HostNeeds', [
 
     def builtin_modules(self, root: str, kver: str) -> Optional[frozenset[str]]:
         """KVER's built-in modules from its own index, else the reference index's (None: no index)."""
-        if self.index is not None and self.index_kver == kver:
-            return self.index.builtin_modules()
+        if self.builtin is not None and self.index_kver == kver:
+            return self.builtin
         try:
             with ModuleIndex.for_kernel(root, kver) as index:
                 return index.builtin_modules()
         except KmodError:
-            return self.index.builtin_modules() if self.index is not None else None
+            return self.builtin
+
+
+class Resolution(namedtuple('Resolution', [
+        'tried',            # tuple[str, ...]: the kernels whose index was tried, in order
+        'index_kver',       # the last of them when its index opened, else None
+        'needs',            # tuple[(modules, basis), ...], one per device listed
+        'builtin',          # frozenset[str] or None, as HostNeeds.builtin
+        ])):
+    """The devices' needs worked out ahead, alongside dnf, before the installed
+    kernels are known for sure (see resolve_ahead)."""
+    __slots__ = ()
+
+    def holds_for(self, candidates: Sequence[str], devices: Sequence[hardware.Device]) -> bool:
+        """Whether host_needs() with these index CANDIDATES and DEVICES would find the same."""
+        candidates = tuple(candidates)
+        tried = candidates[:len(self.tried)] == self.tried and \
+            (self.index_kver is not None or candidates == self.tried)
+        return tried and len(self.needs) == len(devices)
+
+
+def resolve_ahead(root: str, devices: Sequence[hardware.Device],
+                  running: Optional[str] = None) -> Resolution:
+    """What DEVICES need, per the index host_needs() will most likely pick.
+
+    Without dnf's package database the installed kernels are guessed from
+    ROOT's module directories, newest version first; host_needs() uses the
+    answer only when its own candidates begin with the ones tried here.
+    """
+    found = set()
+    for modules_dir in MODULE_DIRS:
+        try:
+            found.update(entry.name for entry in os.scandir(os.path.join(root, modules_dir))
+                         if entry.is_dir())
+        except OSError:
+            continue
+    candidates = index_candidates(sorted(found, key=_version_key, reverse=True),
+                                  running or running_release())
+    kver, index = open_index(root, candidates)
+    tried = candidates[:candidates.index(kver) + 1] if kver is not None else candidates
+    try:
+        needs = tuple((need.modules, need.basis) for need in device_needs(devices, index))
+        builtin = index.builtin_modules() if index is not None else None
+    finally:
+        if index is not None:
+            index.close()
+    return Resolution(tuple(tried), kver, needs, builtin)
+
+
+def _version_key(kver: str) -> list[tuple[int, object]]:
+    """'6.10.0-1.x86_64' sorts after '6.9.1-1.x86_64'."""
+    return [(0, int(part)) if part.isdigit() else (1, part)
+            for part in re.split(r'(\d+)', kver) if part]
 
 
 def host_needs(config: Config, root: str, installed: Sequence[str],
                running: Optional[str] = None,
-               discovery: Optional[hardware.Discovery] = None) -> HostNeeds:
+               discovery: Optional[hardware.Discovery] = None,
+               ahead: Optional[Resolution] = None) -> HostNeeds:
     """Devices present (minus ignored ones) and what each needs, per the reference index.
 
     DISCOVERY: the devices as already listed (in the background), else listed now.
+    AHEAD: their needs as resolve_ahead() found them, used when it holds for INSTALLED.
     """
     if discovery is None:
         discovery = hardware.discover(config.buses)
     ignored = tuple(d for d in discovery.devices if config.ignores(d))
-    kept = tuple(d for d in discovery.devices if not config.ignores(d))
-    kver, index = open_index(root, index_candidates(installed, running or running_release()))
+    candidates = index_candidates(installed, running or running_release())
+    if ahead is not None and ahead.holds_for(candidates, discovery.devices):
+        logger.debug('kernelsplit: device needs resolved in the background (index: %s)',
+                     ahead.index_kver)
+        kver, builtin = ahead.index_kver, ahead.builtin
+        needs = tuple(DeviceNeed(device, *need) for device, need
+                      in zip(discovery.devices, ahead.needs) if not config.ignores(device))
+    else:
+        if ahead is not None:
+            logger.debug('kernelsplit: device needs resolved again: the background tried '
+                         'the index of %s, the installed kernels are %s',
+                         ', '.join(ahead.tried) or 'no kernel', ', '.join(installed) or 'none')
+        kept = tuple(d for d in discovery.devices if not config.ignores(d))
+        kver, index = open_index(root, candidates)
+        try:
+            needs = device_needs(kept, index)
+            builtin = index.builtin_modules() if index is not None else None
+        finally:
+            if index is not None:
+                index.close()
     notes = []
-    if index is None:
+    if kver is None:
         notes.append('no installed kernel has a module index (run depmod); devices '
                      'without a bound driver cannot be judged')
-    return HostNeeds(device_needs(kept, index), ignored, kver, index, tuple(notes),
-                     discovery.problem)
+    return HostNeeds(needs, ignored, kver, builtin, tuple(notes), discovery.problem)

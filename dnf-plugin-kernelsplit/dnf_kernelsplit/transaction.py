@@ -58,18 +58,19 @@ class HookResult(namedtuple('HookResult', [
 
 
 def start_discovery(base: Any, cli: Any, config: Config) -> Optional[Any]:
-    """Start listing the devices in the background, unless the hook will step aside anyway."""
+    """Start listing the devices and their needs in the background, unless the hook
+    will step aside anyway."""
     if step_aside_reason(base, cli, config):
         return None
-    from .hardware import BackgroundDiscovery
-    return BackgroundDiscovery.start(config.buses)
+    from .background import BackgroundHost
+    return BackgroundHost.start(config.buses, base.conf.installroot)
 
 
 def plan_for(base: Any, config: Config, running: Optional[str] = None,
              background: Optional[Any] = None) -> HookResult:
     """The plan for base.transaction; an empty result when no kernel is involved.
 
-    BACKGROUND: a hardware.BackgroundDiscovery started earlier; collected only
+    BACKGROUND: a background.BackgroundHost started earlier; collected only
     when a kernel is involved, stopped otherwise.
     """
     transaction = base.transaction
@@ -94,10 +95,11 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
     running = running or running_release()
     root = base.conf.installroot
     installed = installed_kernels(base.sack, root)
-    discovery = background.result() if background is not None else None
+    listing = background.result() if background is not None else None
+    discovery, ahead = listing if listing is not None else (None, None)
+    host = host_needs(config, root, [k.kver for k in installed], running, discovery, ahead)
     logger.debug('kernelsplit: devices listed %s',
                  'in the background' if discovery is not None else 'in-process')
-    host = host_needs(config, root, [k.kver for k in installed], running, discovery)
     if host.hardware_problem:
         logger.warning('kernelsplit: cannot list this machine\'s devices (%s); the driver '
                        'packages of the kernels in this transaction were not checked',
@@ -106,7 +108,7 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
     added = frozenset(nevra(p) for p in forward)
     removed = frozenset(nevra(p) for p in backward)
     # An incoming kernel has no index yet: what is built in is taken from the reference one.
-    builtin = host.index.builtin_modules() if host.index is not None else None
+    builtin = host.builtin
     known_builtin = builtin or frozenset()
     unresolved, wanted = host.unresolved_modaliases, host.wanted_modules
     verdicts, candidates = [], {}
