@@ -17,7 +17,7 @@ from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
-    from typing import Any, Iterable, Optional, Sequence
+    from typing import Any, Callable, Iterable, Optional, Sequence
 
 MODULE_DIRS = ('lib/modules', 'usr/lib/modules')
 MODULE_SUFFIXES = ('.ko', '.ko.xz', '.ko.zst', '.ko.gz')
@@ -140,18 +140,28 @@ class ModaliasFilter:
         return '(?:%s)' % '|'.join([ends] + [re.escape(char) + self._trie_regex(child, depth + 1)
                                             for char, child in sorted(node.items())])
 
-    def select(self, provides: Sequence[Any]) -> tuple[bool, list[tuple[str, Optional[str]]]]:
+    def select(self, provides: Sequence[Any], name: Optional[Callable[[Any], str]] = None
+               ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
         """select_modalias_provides(PROVIDES, these modaliases' prefixes), the fast way.
 
         PROVIDES: rpm dependencies, as strings or anything whose str() is one.
+        NAME: a provide's name, its text before ' = VERSION' (cheaper than str()
+        for hawkey's Reldeps: only the candidates are turned into strings).
         """
         regex = self.candidates_regex() if len(provides) >= self.REGEX_MIN_PROVIDES else None
         if regex is None:
             return select_modalias_provides(map(str, provides), self.prefixes)
-        text = '\n' + '\n'.join(map(str, provides))    # an rpm dependency holds no newline
+        text = '\n' + '\n'.join(map(name or str, provides))   # a dependency holds no newline
         prefixes = self.prefixes
-        kept = ['modalias(%s%s' % (literal, rest) for literal, rest in regex.findall(text)
-                if literal in prefixes or rest.startswith('%')]
+        kept, index, last = [], 0, 0
+        count = text.count
+        for match in regex.finditer(text):
+            literal, rest = match.groups()
+            if literal in prefixes or rest.startswith('%'):
+                start = match.start()      # the newline before provide number INDEX
+                index += count('\n', last, start)
+                last = start
+                kept.append(str(provides[index]))
         return '\nmodalias(' in text, select_modalias_provides(kept, prefixes)[1]
 
 

@@ -11,6 +11,7 @@ them) or, failing those, from its file list.
 from __future__ import annotations
 
 import functools
+import operator
 import os
 from collections import namedtuple
 from types import MappingProxyType
@@ -23,6 +24,7 @@ from .cache import ExactModeCache
 from .kmod import MODULE_DIRS, AliasMatcher, ModaliasFilter, kernel_release_from_path, \
     module_name_from_path, select_modalias_provides
 
+_RELDEP_NAME = operator.attrgetter('name')   # hawkey.Reldep: 'modalias(...)' of 'modalias(...) = m'
 _MODULE_GLOBS = ['/%s/*' % d for d in MODULE_DIRS]
 
 
@@ -154,7 +156,7 @@ def package_modaliases(pkg: Any, wanted: Optional[ModaliasFilter] = None
     WANTED: keep only those that may match its modaliases.
     """
     provides = pkg.provides
-    return wanted.select(provides) if wanted is not None else \
+    return wanted.select(provides, _RELDEP_NAME) if wanted is not None else \
         select_modalias_provides(map(str, provides))
 
 
