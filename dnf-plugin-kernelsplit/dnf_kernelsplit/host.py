@@ -142,15 +142,21 @@ def resolve_ahead(root: str, devices: Sequence[hardware.Device],
             continue
     candidates = index_candidates(sorted(found, key=_version_key, reverse=True),
                                   running or running_release())
-    kver, index = open_index(root, candidates)
+    kver, needs, builtin = _resolve(root, candidates, devices)
     tried = candidates[:candidates.index(kver) + 1] if kver is not None else candidates
+    return Resolution(tuple(tried), kver, tuple((n.modules, n.basis) for n in needs), builtin)
+
+
+def _resolve(root: str, candidates: Sequence[str], devices: Sequence[hardware.Device]
+             ) -> tuple[Optional[str], tuple[DeviceNeed, ...], Optional[frozenset[str]]]:
+    """(index kernel, DEVICES' needs, its built-ins) with the first of CANDIDATES' indexes."""
+    kver, index = open_index(root, candidates)
     try:
-        needs = tuple((need.modules, need.basis) for need in device_needs(devices, index))
-        builtin = index.builtin_modules() if index is not None else None
+        return kver, device_needs(devices, index), \
+            index.builtin_modules() if index is not None else None
     finally:
         if index is not None:
             index.close()
-    return Resolution(tuple(tried), kver, needs, builtin)
 
 
 def _version_key(kver: str) -> list[tuple[int, object]]:
@@ -184,13 +190,7 @@ def host_needs(config: Config, root: str, installed: Sequence[str],
                          'the index of %s, the installed kernels are %s',
                          ', '.join(ahead.tried) or 'no kernel', ', '.join(installed) or 'none')
         kept = tuple(d for d in discovery.devices if not config.ignores(d))
-        kver, index = open_index(root, candidates)
-        try:
-            needs = device_needs(kept, index)
-            builtin = index.builtin_modules() if index is not None else None
-        finally:
-            if index is not None:
-                index.close()
+        kver, needs, builtin = _resolve(root, candidates, kept)
     notes = []
     if kver is None:
         notes.append('no installed kernel has a module index (run depmod); devices '
