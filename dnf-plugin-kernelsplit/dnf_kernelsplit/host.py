@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
 
 from . import hardware
 from .config import Config
-from .kmod import MODULE_DIRS, KmodError, ModuleIndex
+from .kmod import KmodError, ModuleIndex, release_dirs
 from .modules import DeviceNeed, device_needs
 
 logger = logging.getLogger('dnf.plugin')
@@ -133,13 +133,7 @@ def resolve_ahead(root: str, devices: Sequence[hardware.Device],
     ROOT's module directories, newest version first; host_needs() uses the
     answer only when its own candidates begin with the ones tried here.
     """
-    found = set()
-    for modules_dir in MODULE_DIRS:
-        try:
-            found.update(entry.name for entry in os.scandir(os.path.join(root, modules_dir))
-                         if entry.is_dir())
-        except OSError:
-            continue
+    found = {kver for _, kver in release_dirs(root)}
     candidates = index_candidates(sorted(found, key=_version_key, reverse=True),
                                   running or running_release())
     kver, needs, builtin = _resolve(root, candidates, devices)

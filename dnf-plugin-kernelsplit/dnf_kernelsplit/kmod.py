@@ -205,6 +205,18 @@ def kernel_release_from_path(path: str) -> Optional[str]:
     return None
 
 
+def release_dirs(root: str) -> list[tuple[str, str]]:
+    """(MODULE_DIRS entry, KVER) for each kernel release directory under ROOT, sorted."""
+    found = []
+    for modules_dir in MODULE_DIRS:
+        try:
+            found += [(modules_dir, entry.name)
+                      for entry in os.scandir(os.path.join(root, modules_dir)) if entry.is_dir()]
+        except OSError:
+            continue
+    return sorted(found)
+
+
 def modules_dir(root: str, kver: str) -> str:
     """Where kmod looks for KVER's modules under ROOT (kmod's MODULE_DIRECTORY)."""
     return os.path.join(root, 'lib/modules', kver)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
 
 from .cache import ExactModeCache
 from .kmod import MODULE_DIRS, AliasMatcher, ModaliasFilter, kernel_release_from_path, \
-    module_name_from_path, select_modalias_provides
+    module_name_from_path, release_dirs, select_modalias_provides
 
 _RELDEP_NAME = operator.attrgetter('name')   # hawkey.Reldep: 'modalias(...)' of 'modalias(...) = m'
 _MODULE_GLOBS = ['/%s/*' % d for d in MODULE_DIRS]
@@ -186,25 +186,19 @@ def installed_kernels(sack: Any, root: str = '/') -> list[InstalledKernel]:
     """
     installed = sack.query().installed()
     owners: dict[str, list[Any]] = {}
-    for modules_dir in MODULE_DIRS:
-        top = os.path.join(root, modules_dir)
+    for modules_dir, kver in release_dirs(root):
         try:
-            kvers = sorted(entry.name for entry in os.scandir(top) if entry.is_dir())
+            entries = sorted(os.listdir(os.path.join(root, modules_dir, kver)))
         except OSError:
             continue
-        for kver in kvers:
-            try:
-                entries = sorted(os.listdir(os.path.join(top, kver)))
-            except OSError:
-                continue
-            # One owner is enough (its siblings follow from the source package);
-            # each exact lookup costs about a millisecond, so stop at the first.
-            for name in [''] + entries:
-                path = '/%s/%s' % (modules_dir, kver) + ('/%s' % name if name else '')
-                found = list(installed.filter(file=path))
-                if found:
-                    owners.setdefault(kver, []).extend(found)
-                    break
+        # One owner is enough (its siblings follow from the source package);
+        # each exact lookup costs about a millisecond, so stop at the first.
+        for name in [''] + entries:
+            path = '/%s/%s' % (modules_dir, kver) + ('/%s' % name if name else '')
+            found = list(installed.filter(file=path))
+            if found:
+                owners.setdefault(kver, []).extend(found)
+                break
     if not owners:
         # Nothing on disk (an rpmdb without payload): the slow, complete search.
         owners = kernels_of(installed.filter(file__glob=_MODULE_GLOBS))
