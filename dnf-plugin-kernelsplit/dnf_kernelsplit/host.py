@@ -120,9 +120,9 @@ class Resolution(namedtuple('Resolution', [
     def holds_for(self, candidates: Sequence[str], devices: Sequence[hardware.Device]) -> bool:
         """Whether host_needs() with these index CANDIDATES and DEVICES would find the same."""
         candidates = tuple(candidates)
-        tried = candidates[:len(self.tried)] == self.tried and \
+        same_index = candidates[:len(self.tried)] == self.tried and \
             (self.index_kver is not None or candidates == self.tried)
-        return tried and len(self.needs) == len(devices)
+        return same_index and len(self.needs) == len(devices)
 
 
 def resolve_ahead(root: str, devices: Sequence[hardware.Device],

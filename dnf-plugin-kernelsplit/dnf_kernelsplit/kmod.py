@@ -125,7 +125,7 @@ class ModaliasFilter:
         self._regex: Optional[Any] = None
 
     def candidates_regex(self) -> Optional[Any]:
-        """The compiled regex (findall: (literal prefix, the rest) pairs), or None: too many nodes."""
+        """The compiled regex (groups: the literal prefix, the rest), or None: too many nodes."""
         if self._regex is None and self._nodes <= self.MAX_NODES:
             # The literal runs on past the trie to the first wildcard, encoded
             # character or closing ')'.
