@@ -37,6 +37,30 @@ REPO_SETS = {
 }
 
 
+FOO = kernelrepo.Module('foo', ('pci:v0000F00Fd*sv*sd*bc*sc*i*',), subdir='extra')
+BAZ = kernelrepo.Module('baz', ('pci:v0000BA2Ad*sv*sd*bc*sc*i*',), subdir='extra')
+
+
+def thirdparty_repo(dest: Path) -> Path:
+    """What real Fedora/RHEL hosts carry beside their kernels: a kmod for 6.9.1-1 from its
+    own source package, a leftover kmod for a kernel that is not installed (6.5.0-1), RHEL's
+    kABI stablelists under /lib/modules/kabi-rhel90, and a vendor driver package that
+    conflicts with kernel-drivers-sriov."""
+    kernelrepo.build_repo([
+        kernelrepo.kmod_release('kmod-foo', '1.0', '1', '6.9.1-1.x86_64', [FOO]),
+        kernelrepo.kmod_release('kmod-baz', '550.54', '1', '6.5.0-1.x86_64', [BAZ]),
+    ], dest)
+    return kernelrepo.plain_repo([
+        ('kernel-abi-stablelists', '6.9.1', []),
+        ('vendor-i40e', '2.24', ['Conflicts: kernel-drivers-sriov']),
+    ], dest, files={'kernel-abi-stablelists': {
+        '/lib/modules/kabi-rhel90/kabi_stablelist_x86_64': '[rhel9_x86_64_i40e]\n  i40e_napi_poll\n'}})
+
+
+# Repositories built by a function of their destination.
+BUILT_REPOS = {'thirdparty': thirdparty_repo}
+
+
 class Repos:
     def __init__(self, base: Path) -> None:
         self.base = base
@@ -44,7 +68,9 @@ class Repos:
 
     def __getitem__(self, name: str) -> Path:
         if name not in self.built:
-            self.built[name] = kernelrepo.build_repo(REPO_SETS[name](), self.base / name)
+            dest = self.base / name
+            self.built[name] = BUILT_REPOS[name](dest) if name in BUILT_REPOS else \
+                kernelrepo.build_repo(REPO_SETS[name](), dest)
         return self.built[name]
 
 

@@ -28,8 +28,12 @@ DNF = '/usr/bin/dnf-3'
 
 @dataclass(frozen=True)
 class Host:
-    """Emulated hardware: an umockdev device file and its driver -> module links."""
+    """Emulated hardware: an umockdev device file and its driver -> module links.
+
+    DRIVERS: another .drivers file for the same devices (say, with drivers built in).
+    """
     name: str
+    drivers_name: Optional[str] = None
 
     @property
     def umockdev(self) -> Path:
@@ -37,7 +41,7 @@ class Host:
 
     @property
     def drivers(self) -> Path:
-        return HOSTS / ('%s.drivers' % self.name)
+        return HOSTS / ('%s.drivers' % (self.drivers_name or self.name))
 
     def wrap(self, command: Sequence[str]) -> list[str]:
         return ['umockdev-run', '-d', str(self.umockdev), '--',

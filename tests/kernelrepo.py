@@ -152,6 +152,7 @@ class KernelRelease:
     kver: Optional[str] = None             # defaults to VERSION-RELEASE.ARCH
     extra_modules: tuple[Module, ...] = () # modules outside CATALOGUE (the bench's real set)
     builtin_from: Optional[str] = None     # a real modules dir to take modules.builtin* from
+    kmod: bool = False                     # a third-party kmod: modules only, no kernel files
 
     @property
     def uname_r(self) -> str:
@@ -214,6 +215,18 @@ def split_release(version: str, release: str, naming: str = 'drivers',
     else:
         raise ValueError(naming)
     return KernelRelease(version, release, tuple(packages), **kw)
+
+
+def kmod_release(name: str, version: str, release: str, kver: str,
+                 modules: Sequence[Module]) -> KernelRelease:
+    """A third-party kmod (akmods' kmod-nvidia, ELRepo, ZFS): its own source package,
+    shipping modules under /lib/modules/KVER/extra/ for one kernel release it does
+    not belong to.  Like RHEL's kmods it carries kmod(NAME.ko) provides (redhat-rpm-
+    config's kmod.attr) and owns its extra/ directory; no installonlypkg or *-uname-r."""
+    return KernelRelease(version, release, (Subpackage(name, tuple(m.name for m in modules),
+                                                       summary='third-party kernel module'),),
+                         kver=kver, extra_modules=tuple(modules), uname_r_provides=False,
+                         kmod=True)
 
 
 def monolithic_release(version: str, release: str, **kw) -> KernelRelease:
@@ -301,7 +314,7 @@ def _spec(rel: KernelRelease, staging: Path) -> str:
         out = []
         if pkg.boot:
             out.append('Provides: installonlypkg(kernel)')
-        elif pkg.modules:
+        elif pkg.modules and not rel.kmod:
             out.append('Provides: installonlypkg(kernel-module)')
         if rel.uname_r_provides and (pkg.boot or pkg.modules):
             out.append('Provides: %s-uname-r = %s' % (pkg.name, kver))
@@ -328,6 +341,9 @@ def _spec(rel: KernelRelease, staging: Path) -> str:
                     '/lib/modules/%s/modules.builtin' % kver,
                     '/lib/modules/%s/modules.builtin.modinfo' % kver,
                     '/lib/modules/%s/modules.order' % kver]
+        if rel.kmod:
+            out += sorted({'%%dir /lib/modules/%s/%s' % (kver, rel.module(name).subdir)
+                           for name in pkg.modules})
         out += ['/lib/modules/%s/%s' % (kver, rel.module(name).file) for name in pkg.modules]
         return out
 
@@ -346,6 +362,8 @@ def _stage(rel: KernelRelease, staging: Path, workdir: Path) -> None:
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
         list(pool.map(lambda name: build_module(rel.module(name), rel.uname_r, kver_dir, workdir),
                       names[1:]))
+    if rel.kmod:
+        return
     (kver_dir / 'vmlinuz').write_bytes(b'kernelsplit fixture kernel image ' +
                                        rel.uname_r.encode() + b'\n')
     _builtin_files(kver_dir, rel.builtin_from)
@@ -417,16 +435,29 @@ def build_repo(releases: Iterable[KernelRelease], dest: Path,
     return dest
 
 
-def plain_repo(packages: Iterable[tuple[str, str, Sequence[str]]], dest: Path) -> Path:
-    """A repository at DEST of empty noarch packages: (name, version, extra spec lines)."""
+def plain_repo(packages: Iterable[tuple[str, str, Sequence[str]]], dest: Path,
+               files: Optional[Mapping[str, Mapping[str, str]]] = None) -> Path:
+    """A repository at DEST of noarch packages: (name, version, extra spec lines).
+
+    FILES: NAME -> {path: content} for the packages that ship files (directories
+    leading to them are owned too, as kernel-abi-stablelists owns /lib/modules/kabi-*).
+    """
     dest.mkdir(parents=True, exist_ok=True)
     topdir = dest / '.build'
     for name, version, extra in packages:
         spec = topdir / ('%s-%s.spec' % (name, version))
         spec.parent.mkdir(parents=True, exist_ok=True)
+        shipped = (files or {}).get(name, {})
+        staging = topdir / ('%s-%s.files' % (name, version))
+        for path, content in shipped.items():
+            (staging / path.lstrip('/')).parent.mkdir(parents=True, exist_ok=True)
+            (staging / path.lstrip('/')).write_text(content)
+        listed = sorted({'%%dir %s' % os.path.dirname(p) for p in shipped} | set(shipped))
+        install = ['%install', 'cp -a %s/. %%{buildroot}/' % staging] if shipped else []
         spec.write_text('\n'.join(['Name: %s' % name, 'Version: %s' % version, 'Release: 1',
                                    'Summary: %s' % name, 'License: MIT', 'BuildArch: noarch']
-                                  + list(extra) + ['%description', name, '%files', '']))
+                                  + list(extra) + ['%description', name] + install
+                                  + ['%files'] + listed + ['']))
         _run(['rpmbuild', '--quiet', '--define', '_topdir %s' % topdir,
               '--define', '_rpmdir %s' % dest, '--define', '_build_name_fmt %%{NAME}-%%{VERSION}'
               '-%%{RELEASE}.%%{ARCH}.rpm', '-bb', str(spec)])
