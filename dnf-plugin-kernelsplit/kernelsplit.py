@@ -72,11 +72,11 @@ class Kernelsplit(dnf.Plugin):
         if self._resolving:          # our own re-resolve below
             return
         from dnf_kernelsplit import transaction
-        packages = transaction.packages_to_add(self.base, self.cli, self.settings,
-                                               self._discovery)
-        if not packages:
+        result = transaction.packages_to_add(self.base, self.cli, self.settings,
+                                             self._discovery)
+        if not result.packages:
             return
-        for pkg in packages:
+        for pkg in result.packages.values():
             self.base.package_install(pkg, strict=False)
         # As the command line asked; a library caller's choice is not kept by dnf.
         allow_erasing = self.cli.demands.allow_erasing if self.cli is not None \
@@ -89,4 +89,4 @@ class Kernelsplit(dnf.Plugin):
             logger.warning('kernelsplit: the driver packages could not be added: %s', exc)
         finally:
             self._resolving = False
-        transaction.report_not_added(self.base, packages)
+        transaction.report_not_added(self.base, result, self.settings, allow_erasing)

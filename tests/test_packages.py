@@ -136,3 +136,28 @@ def test_kernel_release_recognised_without_names(make_root):
             assert kvers == (set() if pkg.name == 'kernel' else {'6.9.1-1.x86_64'}), pkg
     finally:
         base.close()
+
+
+def test_what_is_a_kernel_and_what_only_ships_into_one(make_root):
+    from dnf_kernelsplit.packages import declares_kernel, package_shipment
+    base = dnf_base(make_root('split', 'thirdparty'))
+    try:
+        found = {pkg.name: package_shipment(pkg) for pkg in base.sack.query().available()
+                 if pkg.evr in ('6.9.1-1', '1.0-1', '550.54-1')}
+        assert found['kernel-core'] == ({'6.9.1-1.x86_64'}, {'6.9.1-1.x86_64'})
+        assert found['kernel-drivers-sriov'] == ({'6.9.1-1.x86_64'}, set())
+        assert found['kmod-foo'] == ({'6.9.1-1.x86_64'}, set())
+        assert found['kmod-baz'] == ({'6.5.0-1.x86_64'}, set())
+        assert found['kernel-abi-stablelists'] == ({'kabi-rhel90'}, set())
+        assert found['kernel'] == (set(), set())          # the metapackage ships nothing
+        query = base.sack.query().available()
+        by_name = {p.name: p for p in query.filter(evr='6.9.1-1')}
+        # provides say it too, for packages whose files do not: installonlypkg(kernel),
+        # or the kernel build's own NAME-uname-r
+        assert declares_kernel(base.sack, [by_name['kernel-core']], '6.9.1-1.x86_64')
+        assert declares_kernel(base.sack, [by_name['kernel-drivers-sriov']], '6.9.1-1.x86_64')
+        assert not declares_kernel(base.sack, [by_name['kernel-drivers-sriov']], '6.8.0-1.x86_64')
+        kmod = query.filter(name='kmod-foo')
+        assert not declares_kernel(base.sack, kmod, '6.9.1-1.x86_64')
+    finally:
+        base.close()

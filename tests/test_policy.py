@@ -5,7 +5,8 @@ import pytest
 from dnf_kernelsplit.hardware import Device
 from dnf_kernelsplit.modules import DeviceNeed
 from dnf_kernelsplit.packages import KernelPackages, PackageRef
-from dnf_kernelsplit.policy import MISSING, OK, UNSUPPORTED, judge_device, judge_kernel
+from dnf_kernelsplit.policy import (MISSING, NONE, OK, UNKNOWN, UNSUPPORTED, judge_device,
+                                    judge_kernel)
 
 CORE = PackageRef('kernel-core-6.9.1-1.x86_64', 'kernel-core', True)
 SRIOV = PackageRef('kernel-drivers-sriov-6.9.1-1.x86_64', 'kernel-drivers-sriov', False)
@@ -24,13 +25,14 @@ def need(*modules, basis='driver'):
 
 @pytest.mark.parametrize('modules, status, to_install, builtin, absent', [
     (('nvme',), OK, (), (), ()),
-    (('pcieport',), OK, (), ('pcieport',), ()),
+    (('pcieport',), NONE, (), ('pcieport',), ()),          # built in: needs no package
+    (('nvme', 'pcieport'), OK, (), ('pcieport',), ()),
     (('i40e',), MISSING, (SRIOV,), (), ()),
     (('i40e', 'iavf'), MISSING, (SRIOV,), (), ()),
     (('nvme', 'nouveau'), MISSING, (GPU,), (), ()),
     (('bochs',), UNSUPPORTED, (), (), ('bochs',)),
     (('i40e', 'bochs'), MISSING, (SRIOV,), (), ('bochs',)),
-    ((), UNSUPPORTED, (), (), ()),
+    ((), UNKNOWN, (), (), ()),                      # unbound, unresolved, sriov + gpu not installed
 ])
 def test_judge_device(modules, status, to_install, builtin, absent):
     verdict = judge_device(need(*modules), RELEASE, BUILTIN)
@@ -80,15 +82,30 @@ def test_exact_matches_decide_an_unresolved_device():
     assert (verdict.status, verdict.modules) == (OK, (entry.pattern,))   # no module name: the pattern
 
 
-def test_unjudged_only_when_packages_are_missing_and_carry_no_provides():
-    assert judge_device(unbound(), RELEASE, BUILTIN).unjudged            # sriov, gpu not installed
+def test_unknown_only_when_packages_are_missing_and_carry_no_provides():
+    verdict = judge_device(unbound(), RELEASE, BUILTIN)                   # sriov, gpu not installed
+    assert verdict.status == UNKNOWN and 'kernel-drivers-sriov-6.9.1-1.x86_64' in verdict.reason
     everything = KernelPackages('k', (CORE,), {'nvme': (CORE,)}, shipping=frozenset({CORE.nevra}))
-    assert not judge_device(unbound(), everything, BUILTIN).unjudged     # the index is complete
+    assert judge_device(unbound(), everything, BUILTIN).status == NONE    # the index is complete
     with_provides = KernelPackages('k', RELEASE.packages, RELEASE.modules, RELEASE.shipping,
                                    carries_modaliases=True)
-    assert not judge_device(unbound(), with_provides, BUILTIN).unjudged  # exact mode had its say
+    assert judge_device(unbound(), with_provides, BUILTIN).status == NONE  # exact mode had its say
     bound = DeviceNeed(Device('/sys/devices/x', 'pci', 'm', driver='foo'), (), 'safety-net')
-    assert not judge_device(bound, RELEASE, BUILTIN).unjudged
+    assert judge_device(bound, RELEASE, BUILTIN).status == NONE
+    elsewhere = KernelPackages('k', (CORE,), {'nvme': (CORE,)}, in_repos=False)
+    verdict = judge_device(unbound(), elsewhere, BUILTIN)                  # not in any repository
+    assert verdict.status == UNKNOWN and 'no enabled repository carries kernel k' in verdict.reason
+    verdict = judge_device(unbound(), everything, BUILTIN, indexed=False)  # no index at all
+    assert verdict.status == UNKNOWN and 'depmod' in verdict.reason
+
+
+def test_a_built_in_driver_is_needed_where_a_release_ships_it():
+    device = Device('/sys/devices/pci0000:3a/0000:3b:00.0', 'pci', 'pci:v00008086d00001572...',
+                    driver='i40e', slot='0000:3b:00.0')
+    verdict = judge_device(DeviceNeed(device, (), 'driver', 'i40e'), RELEASE, BUILTIN)
+    assert (verdict.status, verdict.modules, verdict.to_install) == (MISSING, ('i40e',), (SRIOV,))
+    bridge = DeviceNeed(device._replace(driver='pcieport'), (), 'driver', 'pcieport')
+    assert judge_device(bridge, RELEASE, BUILTIN).status == NONE
 
 
 def test_without_an_index_unshipped_modules_are_not_called_lacking():

@@ -48,7 +48,7 @@ def listing_to_bytes(listing: Listing, messages: Iterable[str] = ()) -> bytes:
     return marshal.dumps({
         'devices': [d._asdict() for d in discovery.devices], 'problem': discovery.problem,
         'resolution': None if resolution is None else {
-            'tried': resolution.tried, 'index_kver': resolution.index_kver,
+            'candidates': resolution.candidates, 'index_kver': resolution.index_kver,
             'needs': resolution.needs,
             'builtin': None if resolution.builtin is None else tuple(resolution.builtin)},
         'messages': list(messages)})
@@ -62,8 +62,9 @@ def listing_from_bytes(data: bytes) -> tuple[Listing, list[str]]:
     if resolution is not None:
         builtin = resolution['builtin']
         resolution = Resolution(
-            tuple(resolution['tried']), resolution['index_kver'],
-            tuple((tuple(modules), basis) for modules, basis in resolution['needs']),
+            tuple(resolution['candidates']), resolution['index_kver'],
+            tuple((tuple(modules), basis, by_name)
+                  for modules, basis, by_name in resolution['needs']),
             None if builtin is None else frozenset(builtin))
     return Listing(Discovery(devices, fields['problem']), resolution), \
         [str(m) for m in fields['messages']]

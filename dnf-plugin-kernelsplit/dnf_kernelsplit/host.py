@@ -15,11 +15,11 @@ from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
-    from typing import Optional, Sequence
+    from typing import Iterable, Optional, Sequence
 
 from . import hardware
 from .config import Config
-from .kmod import KmodError, ModuleIndex, release_dirs
+from .kmod import KmodError, ModuleIndex, modules_dir, release_dirs
 from .modules import DeviceNeed, device_needs
 
 logger = logging.getLogger('dnf.plugin')
@@ -66,35 +66,101 @@ def index_candidates(installed: Sequence[str], running: str) -> list[str]:
     return ordered + [kver for kver in installed if kver != running]
 
 
-def open_index(root: str, candidates: Sequence[str]) -> tuple[Optional[str], Optional[ModuleIndex]]:
-    for kver in candidates:
-        try:
-            return kver, ModuleIndex.for_kernel(root, kver)
-        except KmodError as exc:
-            logger.debug('kernelsplit: no usable module index for %s: %s', kver, exc)
-    return None, None
+def has_index(root: str, kver: str) -> bool:
+    directory = modules_dir(root, kver)
+    return os.path.isfile(os.path.join(directory, 'modules.dep.bin')) or \
+        os.path.isfile(os.path.join(directory, 'modules.dep'))
+
+
+class IndexChain:
+    """The installed kernels' module indexes, best first, consulted as one.
+
+    The first (the reference index) bound this machine's devices, or is the
+    newest; a modalias it knows no module for is looked up in the next ones,
+    opened only then: a core-only kernel's index cannot know what its driver
+    packages ship, while an older kernel installed whole does.
+    """
+
+    def __init__(self, root: str, candidates: Sequence[str]) -> None:
+        self.root = root
+        self._pending = [kver for kver in candidates if has_index(root, kver)]
+        self.opened: list[tuple[str, ModuleIndex]] = []
+        self.reference: Optional[str] = None
+        self._open_next()
+
+    def _open_next(self) -> bool:
+        while self._pending:
+            kver = self._pending.pop(0)
+            try:
+                self.opened.append((kver, ModuleIndex.for_kernel(self.root, kver)))
+            except KmodError as exc:
+                logger.debug('kernelsplit: no usable module index for %s: %s', kver, exc)
+                continue
+            if self.reference is None:
+                self.reference = kver
+            return True
+        return False
+
+    def __bool__(self) -> bool:
+        return bool(self.opened)
+
+    def lookup_many(self, modaliases: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """Each modalias's modules per the first index that names some."""
+        pending = list(dict.fromkeys(modaliases))
+        answers: dict[str, tuple[str, ...]] = {}
+        position = 0
+        while pending and (position < len(self.opened) or self._open_next()):
+            found = self.opened[position][1].lookup_many(pending)
+            position += 1
+            answers.update((alias, names) for alias, names in found.items() if names)
+            pending = [alias for alias in pending if alias not in answers]
+        answers.update((alias, ()) for alias in pending)
+        return answers
+
+    def lookup(self, modalias: str) -> tuple[str, ...]:
+        return self.lookup_many([modalias])[modalias]
+
+    def is_out_of_tree(self, name: str) -> bool:
+        """Per the first opened index that knows NAME (see ModuleIndex.is_out_of_tree)."""
+        for _, index in self.opened:
+            if index.info(name).known:
+                return index.is_out_of_tree(name)
+        return False
+
+    def builtin_modules(self) -> Optional[frozenset[str]]:
+        return self.opened[0][1].builtin_modules() if self.opened else None
+
+    def close(self) -> None:
+        for _, index in self.opened:
+            index.close()
+        self.opened = []
 
 
 class HostNeeds(namedtuple('HostNeeds', [
         'needs',            # tuple[DeviceNeed, ...]
         'ignored',          # tuple[Device, ...]
-        'index_kver',       # the kernel whose module index resolved the needs, or None
+        'index_kver',       # the kernel whose module index resolved the needs first, or None
         'builtin',          # frozenset[str]: that index's built-in modules, or None
         'notes',            # tuple[str, ...]
         'hardware_problem',     # why the devices could not be listed at all, or None
         ], defaults=(None, (), None))):
-    """What each present device needs, per the reference module index."""
+    """What each present device needs, per the installed kernels' module indexes."""
     __slots__ = ()
 
     @property
     def wanted_modules(self) -> set[str]:
-        """Every module some device needs: what to look up in a kernel's packages."""
-        return {module for need in self.needs for module in need.modules}
+        """Every module some device may need: what to look up in a kernel's packages."""
+        return {module for need in self.needs for module in need.modules} | \
+            {need.by_name for need in self.needs if need.by_name}
 
     @property
     def unresolved_modaliases(self) -> list[str]:
-        """Modaliases of devices the local index named no module for: exact mode's input."""
+        """Modaliases of devices the local indexes named no module for: exact mode's input."""
         return [need.device.modalias for need in self.needs if not need.modules]
+
+    @property
+    def indexed(self) -> bool:
+        return self.index_kver is not None
 
     def builtin_modules(self, root: str, kver: str) -> Optional[frozenset[str]]:
         """KVER's built-in modules from its own index, else the reference index's (None: no index)."""
@@ -108,49 +174,48 @@ class HostNeeds(namedtuple('HostNeeds', [
 
 
 class Resolution(namedtuple('Resolution', [
-        'tried',            # tuple[str, ...]: the kernels whose index was tried, in order
-        'index_kver',       # the last of them when its index opened, else None
-        'needs',            # tuple[(modules, basis), ...], one per device listed
+        'candidates',       # tuple[str, ...]: the kernels with an index, in the order consulted
+        'index_kver',       # the reference: the first whose index opened, else None
+        'needs',            # tuple[(modules, basis, by_name), ...], one per device listed
         'builtin',          # frozenset[str] or None, as HostNeeds.builtin
         ])):
     """The devices' needs worked out ahead, alongside dnf, before the installed
     kernels are known for sure (see resolve_ahead)."""
     __slots__ = ()
 
-    def holds_for(self, candidates: Sequence[str], devices: Sequence[hardware.Device]) -> bool:
+    def holds_for(self, root: str, candidates: Sequence[str],
+                  devices: Sequence[hardware.Device]) -> bool:
         """Whether host_needs() with these index CANDIDATES and DEVICES would find the same."""
-        candidates = tuple(candidates)
-        same_index = candidates[:len(self.tried)] == self.tried and \
-            (self.index_kver is not None or candidates == self.tried)
-        return same_index and len(self.needs) == len(devices)
+        return tuple(k for k in candidates if has_index(root, k)) == self.candidates and \
+            len(self.needs) == len(devices)
 
 
 def resolve_ahead(root: str, devices: Sequence[hardware.Device],
                   running: Optional[str] = None) -> Resolution:
-    """What DEVICES need, per the index host_needs() will most likely pick.
+    """What DEVICES need, per the indexes host_needs() will most likely consult.
 
     Without dnf's package database the installed kernels are guessed from
     ROOT's module directories, newest version first; host_needs() uses the
-    answer only when its own candidates begin with the ones tried here.
+    answer only when its own candidates are the same.
     """
     found = {kver for _, kver in release_dirs(root)}
     candidates = index_candidates(sorted(found, key=_version_key, reverse=True),
                                   running or running_release())
     kver, needs, builtin = _resolve(root, candidates, devices)
-    tried = candidates[:candidates.index(kver) + 1] if kver is not None else candidates
-    return Resolution(tuple(tried), kver, tuple((n.modules, n.basis) for n in needs), builtin)
+    return Resolution(tuple(k for k in candidates if has_index(root, k)), kver,
+                      tuple((n.modules, n.basis, n.by_name) for n in needs), builtin)
 
 
 def _resolve(root: str, candidates: Sequence[str], devices: Sequence[hardware.Device]
              ) -> tuple[Optional[str], tuple[DeviceNeed, ...], Optional[frozenset[str]]]:
-    """(index kernel, DEVICES' needs, its built-ins) with the first of CANDIDATES' indexes."""
-    kver, index = open_index(root, candidates)
+    """(reference kernel, DEVICES' needs, its built-ins) with CANDIDATES' indexes."""
+    chain = IndexChain(root, candidates)
     try:
-        return kver, device_needs(devices, index), \
-            index.builtin_modules() if index is not None else None
+        if not chain:
+            return None, device_needs(devices, None), None
+        return chain.reference, device_needs(devices, chain), chain.builtin_modules()
     finally:
-        if index is not None:
-            index.close()
+        chain.close()
 
 
 def _version_key(kver: str) -> list[tuple[int, object]]:
@@ -163,7 +228,8 @@ def host_needs(config: Config, root: str, installed: Sequence[str],
                running: Optional[str] = None,
                discovery: Optional[hardware.Discovery] = None,
                ahead: Optional[Resolution] = None) -> HostNeeds:
-    """Devices present (minus ignored ones) and what each needs, per the reference index.
+    """Devices present (minus ignored ones) and what each needs, per the installed
+    kernels' module indexes (IndexChain).
 
     DISCOVERY: the devices as already listed (in the background), else listed now.
     AHEAD: their needs as resolve_ahead() found them, used when it holds for INSTALLED.
@@ -172,7 +238,7 @@ def host_needs(config: Config, root: str, installed: Sequence[str],
         discovery = hardware.discover(config.buses)
     ignored = tuple(d for d in discovery.devices if config.ignores(d))
     candidates = index_candidates(installed, running or running_release())
-    if ahead is not None and ahead.holds_for(candidates, discovery.devices):
+    if ahead is not None and ahead.holds_for(root, candidates, discovery.devices):
         logger.debug('kernelsplit: device needs resolved in the background (index: %s)',
                      ahead.index_kver)
         kver, builtin = ahead.index_kver, ahead.builtin
@@ -180,9 +246,10 @@ def host_needs(config: Config, root: str, installed: Sequence[str],
                       in zip(discovery.devices, ahead.needs) if not config.ignores(device))
     else:
         if ahead is not None:
-            logger.debug('kernelsplit: device needs resolved again: the background tried '
-                         'the index of %s, the installed kernels are %s',
-                         ', '.join(ahead.tried) or 'no kernel', ', '.join(installed) or 'none')
+            logger.debug('kernelsplit: device needs resolved again: the background consulted '
+                         'the indexes of %s, the installed kernels are %s',
+                         ', '.join(ahead.candidates) or 'no kernel',
+                         ', '.join(installed) or 'none')
         kept = tuple(d for d in discovery.devices if not config.ignores(d))
         kver, needs, builtin = _resolve(root, candidates, kept)
     notes = []

@@ -5,6 +5,9 @@
 - bound to any other driver: that driver's module (its `module` link, else the
   kmod match named like the driver); when neither names an in-kernel module
   (an out-of-tree nvidia, say) every in-kernel kmod match, as a safety net;
+  and a driver built into the running kernel (no `module` link) also needs the
+  module named like it in any release that ships one (`by_name`: the next
+  kernel may build i40e as a module where this one has it built in);
 - unbound: every in-kernel module kmod would load for the modalias.
 
 Out-of-tree modules (installed outside /lib/modules/KVER/kernel/) are left out:
@@ -27,7 +30,9 @@ class DeviceNeed(namedtuple('DeviceNeed', [
         'device',           # Device
         'modules',          # tuple[str, ...]: normalised names; may include built-ins
         'basis',            # passthrough | driver | safety-net | modalias
-        ])):
+        'by_name',          # a built-in driver's normalised name, needed by a release
+                            # only when one of its packages ships a module so named
+        ], defaults=(None,))):
     """The modules one device needs, and on what basis they were chosen."""
     __slots__ = ()
 
@@ -55,7 +60,10 @@ def device_need(device: Device, index: Optional[ModuleIndex],
     found = kmod_matches()
     if driver in found:
         return DeviceNeed(device, (driver,), 'driver')
-    return DeviceNeed(device, found, 'safety-net')
+    # No module link: the running kernel has the driver built in.
+    by_name = driver if device.driver_module is None else None
+    return DeviceNeed(device, found, 'safety-net' if found or by_name is None else 'driver',
+                      by_name)
 
 
 def device_needs(devices: Iterable[Device], index: Optional[ModuleIndex]) -> tuple[DeviceNeed, ...]:

@@ -61,7 +61,9 @@ class KernelPackages(namedtuple('KernelPackages', [
                             # and will not be installed (see below)
         'exact',            # Mapping[str, tuple[AliasEntry, ...]]
         'carries_modaliases',   # bool
-        ], defaults=(frozenset(), MappingProxyType({}), False))):
+        'in_repos',         # bool: an enabled repository carries the release, so
+                            # its packages that are not installed are known
+        ], defaults=(frozenset(), MappingProxyType({}), False, True))):
     """The packages of one kernel release and which of them ship the modules asked about.
 
     Exact mode: `exact` maps each modalias the local index could not resolve
@@ -88,28 +90,53 @@ def nevra(pkg: Any) -> str:
     return '%s-%s%s-%s.%s' % (pkg.name, epoch, pkg.version, pkg.release, pkg.arch)
 
 
-def package_kernel_releases(pkg: Any) -> frozenset[str]:
-    """The KVERs PKG ships into (/lib/modules/KVER/...) or, failing that, declares (*-uname-r).
+# Files only the kernel itself ships into /lib/modules/KVER/ (Fedora's and RHEL's
+# kernel-core): a kmod or a kABI list never does.
+KERNEL_FILES = frozenset({'vmlinuz', 'modules.builtin'})
+
+
+class Shipment(namedtuple('Shipment', [
+        'kvers',            # frozenset[str]: the releases a package ships into
+        'kernels',          # frozenset[str]: those of them it is the kernel of
+        ])):
+    """Where one package's files go."""
+    __slots__ = ()
+
+
+def package_shipment(pkg: Any) -> Shipment:
+    """The KVERs PKG ships into (/lib/modules/KVER/...) or, failing that, declares
+    (*-uname-r = KVER: the kernel build's own packages; kmodtool's kmods say
+    kernel-modules-for-kernel instead), and those it is the kernel of (it ships
+    KERNEL_FILES there, or has no files and declares it).
 
     Files first: a kernel package's file list is short next to its provides
     (tens of thousands with kmod() and modalias() ones).
     """
     kvers: set[str] = set()
-    seen_prefix = None
+    kernels: set[str] = set()
+    prefix, kver = None, None
     for path in pkg.files:
-        if seen_prefix is not None and path.startswith(seen_prefix):
-            continue
-        kver = kernel_release_from_path(path)
-        if kver is not None:
+        if prefix is None or not path.startswith(prefix):
+            kver = kernel_release_from_path(path)
+            if kver is None:
+                continue
             kvers.add(kver)
-            seen_prefix = path[:path.index(kver) + len(kver) + 1]
+            prefix = path[:path.index(kver) + len(kver) + 1]
+        if path[len(prefix):] in KERNEL_FILES:
+            kernels.add(kver)
     if kvers:
-        return frozenset(kvers)
+        return Shipment(frozenset(kvers), frozenset(kernels))
     for reldep in pkg.provides:
         name, sep, version = str(reldep).partition(' = ')
         if sep and name.endswith('-uname-r'):
             kvers.add(version.strip())
-    return frozenset(kvers)
+            kernels.add(version.strip())
+    return Shipment(frozenset(kvers), frozenset(kernels))
+
+
+def package_kernel_releases(pkg: Any) -> frozenset[str]:
+    """The KVERs PKG ships into or declares (see package_shipment)."""
+    return package_shipment(pkg).kvers
 
 
 def modules_in_files(pkg: Any, kver: str) -> frozenset[str]:
@@ -168,48 +195,112 @@ def newest_first(pkgs: Iterable[Any]) -> list[Any]:
     return sorted(pkgs, key=functools.cmp_to_key(_evr_cmp), reverse=True)
 
 
-class InstalledKernel(namedtuple('InstalledKernel', [
-        'kver',             # str
-        'packages',         # installed hawkey packages shipping into KVER: seeds for
-        ])):                # release_packages()
-    """A kernel release whose modules are installed in the root."""
+class Shipped(namedtuple('Shipped', [
+        'packages',         # list of hawkey packages shipping into one KVER
+        'kernel',           # bool: one of them is that kernel itself
+        ])):
+    """Packages of one release among a set (a transaction's, say)."""
     __slots__ = ()
 
 
-def installed_kernels(sack: Any, root: str = '/') -> list[InstalledKernel]:
-    """Installed kernel releases, the newest (the default boot entry) first.
+def releases_of(pkgs: Iterable[Any]) -> dict[str, Shipped]:
+    """KVER -> the packages among PKGS that ship into it, and whether one is its kernel."""
+    found: dict[str, Shipped] = {}
+    for pkg in pkgs:
+        shipment = package_shipment(pkg)
+        for kver in shipment.kvers:
+            shipped = found.setdefault(kver, Shipped([], False))
+            shipped.packages.append(pkg)
+            if kver in shipment.kernels and not shipped.kernel:
+                found[kver] = Shipped(shipped.packages, True)
+    return found
 
-    A kernel release is installed when installed packages own what lies in
-    ROOT/lib/modules/KVER (or usr/lib/modules/KVER): exact file lookups, which
+
+def declares_kernel(sack: Any, pkgs: Iterable[Any], kver: str) -> bool:
+    """Whether one of PKGS says it belongs to kernel KVER's own build by its provides:
+    installonlypkg(kernel), or *-uname-r = KVER.  For packages whose files do not
+    say so (no file lists, or a kernel that keeps vmlinuz elsewhere); hawkey
+    answers without turning the provides into strings."""
+    query = sack.query().filterm(pkg=list(pkgs))
+    return bool(query.filter(provides='installonlypkg(kernel)') or
+                query.filter(provides__glob='*-uname-r = %s' % kver))
+
+
+class InstalledKernel(namedtuple('InstalledKernel', [
+        'kver',             # str
+        'packages',         # installed hawkey packages of KVER's kernel: seeds for
+                            # release_packages()
+        ])):
+    """A kernel release installed in the root."""
+    __slots__ = ()
+
+    @property
+    def newest(self) -> Any:
+        """Its newest kernel package: what orders kernels (never a kmod's version)."""
+        return newest_first(self.packages)[0]
+
+
+def _kernel_files(modules_dir: str, kver: str) -> list[str]:
+    return ['/%s/%s/%s' % (modules_dir, kver, name) for name in sorted(KERNEL_FILES)]
+
+
+def installed_kernels(sack: Any, root: str = '/') -> list[InstalledKernel]:
+    """Installed kernel releases, newest first by their kernel package's EVR.
+
+    A directory ROOT/lib/modules/KVER (or usr/lib/modules/KVER) is an installed
+    kernel when an installed package is that kernel: it owns vmlinuz or
+    modules.builtin there, or owns something there and declares itself the
+    kernel (declares_kernel).  Not kABI lists (/lib/modules/kabi-rhel90), nor
+    a kmod left behind for a kernel that is gone.  Exact file lookups, which
     libsolv answers quickly, where a glob over every file list in the sack
     costs tens of milliseconds on a distribution-sized host.
     """
     installed = sack.query().installed()
-    owners: dict[str, list[Any]] = {}
+    kernels: dict[str, list[Any]] = {}
     for modules_dir, kver in release_dirs(root):
-        try:
-            entries = sorted(os.listdir(os.path.join(root, modules_dir, kver)))
-        except OSError:
+        found = list(installed.filter(file=_kernel_files(modules_dir, kver)))
+        if found:
+            kernels.setdefault(kver, []).extend(found)
             continue
-        # One owner is enough (its siblings follow from the source package);
-        # each exact lookup costs about a millisecond, so stop at the first.
-        for name in [''] + entries:
-            path = '/%s/%s' % (modules_dir, kver) + ('/%s' % name if name else '')
-            found = list(installed.filter(file=path))
-            if found:
-                owners.setdefault(kver, []).extend(found)
-                break
-    if not owners:
+        owners = _first_owners(installed, root, modules_dir, kver)
+        if owners and declares_kernel(sack, owners, kver):
+            kernels.setdefault(kver, []).extend(owners)
+    if not kernels:
         # Nothing on disk (an rpmdb without payload): the slow, complete search.
-        owners = kernels_of(installed.filter(file__glob=_MODULE_GLOBS))
-    kernels = [InstalledKernel(kver, tuple(pkgs)) for kver, pkgs in owners.items()]
-
-    def newest(kernel: InstalledKernel) -> Any:
-        return newest_first(kernel.packages)[0]
-
-    return sorted(kernels, key=functools.cmp_to_key(
-        lambda a, b: _evr_cmp(newest(a), newest(b)) or (a.kver > b.kver) - (a.kver < b.kver)),
+        for kver, shipped in releases_of(installed.filter(file__glob=_MODULE_GLOBS)).items():
+            if shipped.kernel or declares_kernel(sack, shipped.packages, kver):
+                kernels[kver] = shipped.packages
+    found_kernels = [InstalledKernel(kver, tuple(pkgs)) for kver, pkgs in kernels.items()]
+    return sorted(found_kernels, key=functools.cmp_to_key(
+        lambda a, b: _evr_cmp(a.newest, b.newest) or (a.kver > b.kver) - (a.kver < b.kver)),
         reverse=True)
+
+
+def _first_owners(installed: Any, root: str, modules_dir: str, kver: str) -> list[Any]:
+    """Installed packages owning ROOT/MODULES_DIR/KVER or the first entry in it that has one.
+
+    Each exact lookup costs about a millisecond: one owner is enough to tell.
+    """
+    try:
+        entries = sorted(os.listdir(os.path.join(root, modules_dir, kver)))
+    except OSError:
+        return []
+    for name in [''] + entries:
+        path = '/%s/%s' % (modules_dir, kver) + ('/%s' % name if name else '')
+        found = list(installed.filter(file=path))
+        if found:
+            return found
+    return []
+
+
+def release_seeds(sack: Any, kver: str) -> list[Any]:
+    """Packages (installed or available) that are kernel KVER, found by exact lookups:
+    seeds for release_packages() when nothing else names the release."""
+    query = sack.query()
+    found = {pkg: None for modules_dir in MODULE_DIRS
+             for pkg in query.filter(file=_kernel_files(modules_dir, kver))}
+    found.update((pkg, None) for pkg in query.filter(provides__glob='*-uname-r = %s' % kver))
+    return list(found)
 
 
 def release_packages(sack: Any, kver: str, seeds: Iterable[Any]) -> list[Any]:
@@ -300,13 +391,5 @@ def kernel_packages(sack: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[
     shipping = frozenset(nevra(p) for p in absent if ships_modules(p, kver)) \
         if unresolved and not carries else frozenset()
     return KernelPackages(kver, tuple(refs[k] for k in sorted(refs)), modules, shipping,
-                          {a: m for a, m in exact.items() if m}, carries)
-
-
-def kernels_of(pkgs: Iterable[Any]) -> dict[str, list[Any]]:
-    """KVER -> the packages among PKGS that ship into it."""
-    found: dict[str, list[Any]] = {}
-    for pkg in pkgs:
-        for kver in package_kernel_releases(pkg):
-            found.setdefault(kver, []).append(pkg)
-    return found
+                          {a: m for a, m in exact.items() if m}, carries,
+                          any(not pkg.installed for pkg in pkgs))

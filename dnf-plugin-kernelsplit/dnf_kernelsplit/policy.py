@@ -1,18 +1,26 @@
 """Policy: facts in, verdicts and plans out.  No I/O, no dnf, no udev -- pure functions.
 
 For one kernel release, each device's needed modules are judged:
-  present  -- a package of that release that ships it is (or will be) installed,
-              or it is built in;
+  present  -- a package of that release that ships it is (or will be) installed;
+  built in -- no package ships it and that release has it built in;
   missing  -- a package of that release ships it but is not installed;
   absent   -- nothing of that release ships it and it is not built in.
-A device is `ok` when every needed module is present, `missing` when some
-package would supply what is lacking, `unsupported` otherwise (no module
-matches it at all, or what it needs exists nowhere in that release).
+A device's status:
+  ok          -- it needs modules, and every one is present (or built in);
+  missing     -- some package would supply what is lacking;
+  unsupported -- something it needs is absent from that release;
+  unknown     -- it cannot be judged: no bound driver, no module index knows a
+                 module for it, and packages of the release whose modules no
+                 index knows are not installed (and carry no modalias()
+                 provides), or the release's packages are in no enabled
+                 repository, or no kernel has a module index at all;
+  none        -- it needs no module: its driver is built in, or nothing in
+                 that release claims it.
+A device the local module indexes cannot resolve is matched against the
+release's modalias() provides instead (exact mode).
 
-A device the local module index cannot resolve (no bound driver, no kmod
-match) is matched against the release's modalias() provides instead (exact
-mode); without such provides, and with packages of the release not
-installed, it cannot be judged and says so.
+`check` exits 1 when the judged kernel has a device missing or unsupported,
+else 2 when one is unknown, else 0.
 
 For a transaction the plan lists the packages to add, the needed modules no
 enabled repository ships (shortfalls) and the removals that would strand a
@@ -31,32 +39,33 @@ from .hardware import Device
 from .modules import DeviceNeed
 from .packages import AliasEntry, KernelPackages, PackageRef
 
-OK, MISSING, UNSUPPORTED = 'ok', 'missing', 'unsupported'
+OK, MISSING, UNSUPPORTED, UNKNOWN, NONE = 'ok', 'missing', 'unsupported', 'unknown', 'none'
+STATUSES = (OK, MISSING, UNSUPPORTED, UNKNOWN, NONE)
 INSTALL, WARN, FAIL = 'install', 'warn', 'fail'
+# check's exit status: all ok (or none), something missing or unsupported,
+# something unknown, nothing could be looked at.
+EXIT_OK, EXIT_LACKING, EXIT_UNKNOWN, EXIT_CANNOT_LOOK = 0, 1, 2, 3
 
 
 class DeviceVerdict(namedtuple('DeviceVerdict', [
         'need',             # DeviceNeed
-        'status',           # OK | MISSING | UNSUPPORTED
+        'status',           # one of STATUSES
+        'modules',          # tuple[str, ...]: what it needs of this release (the need's
+                            # modules, a built-in driver's module the release ships, or
+                            # the modules / patterns of the modalias() provides that matched)
         'packages',         # tuple[PackageRef, ...]: shipping what the device needs
         'install',          # ((PackageRef, modules), ...): to install, and the modules each serves
         'builtin',          # tuple[str, ...]: needed modules built in
         'absent',           # tuple[str, ...]: needed modules the release lacks
         'exact',            # tuple[AliasEntry, ...]: modalias() provides that matched
-        'unjudged',         # bool: cannot be judged (see the module doc)
-        ], defaults=((), (), (), False))):
+        'reason',           # str: why it is unknown, and what would make it judgeable
+        ], defaults=((), (), (), (), (), (), None))):
     """One device judged against one kernel release."""
     __slots__ = ()
 
     @property
     def device(self) -> Device:
         return self.need.device
-
-    @property
-    def modules(self) -> tuple[str, ...]:
-        if self.need.modules or not self.exact:
-            return self.need.modules
-        return tuple(dict.fromkeys(e.module or e.pattern for e in self.exact))
 
     @property
     def to_install(self) -> tuple[PackageRef, ...]:
@@ -67,13 +76,18 @@ class DeviceVerdict(namedtuple('DeviceVerdict', [
         """The release would leave this device without a module it needs."""
         return bool(self.install or self.absent)
 
+    @property
+    def judged(self) -> bool:
+        return self.status != UNKNOWN
+
 
 class KernelVerdict(namedtuple('KernelVerdict', [
         'kver',             # str
         'default',          # bool: the default boot kernel
         'devices',          # tuple[DeviceVerdict, ...]
         'lacking_packages',     # tuple[PackageRef, ...]: why devices could not be judged
-        ], defaults=((),))):
+        'installed',        # bool: some package of the release is installed
+        ], defaults=((), True))):
     """Every device judged against one kernel release."""
     __slots__ = ()
 
@@ -91,7 +105,15 @@ class KernelVerdict(namedtuple('KernelVerdict', [
 
     @property
     def unjudged(self) -> tuple[Device, ...]:
-        return tuple(d.device for d in self.devices if d.unjudged)
+        return tuple(d.device for d in self.devices if not d.judged)
+
+    @property
+    def exit_status(self) -> int:
+        """What `check` exits with when this is the kernel it judges."""
+        statuses = {d.status for d in self.devices}
+        if statuses & {MISSING, UNSUPPORTED}:
+            return EXIT_LACKING
+        return EXIT_UNKNOWN if UNKNOWN in statuses else EXIT_OK
 
 
 def _pick(providers: Sequence[PackageRef]) -> PackageRef:
@@ -106,30 +128,64 @@ def _group(pairs: Iterable[tuple[PackageRef, str]]) -> tuple[tuple[PackageRef, t
     return tuple((ref, tuple(dict.fromkeys(mods))) for _, (ref, mods) in sorted(grouped.items()))
 
 
+def needed_modules(need: DeviceNeed, release: KernelPackages) -> tuple[str, ...]:
+    """What NEED asks of RELEASE: its modules, and its built-in driver's name when the
+    release ships a module so named."""
+    by_name = need.by_name
+    if by_name and by_name not in need.modules and release.providers(by_name):
+        return need.modules + (by_name,)
+    return need.modules
+
+
+def unknown_reason(release: KernelPackages, indexed: bool = True) -> Optional[str]:
+    """Why a device without a driver that no module index resolves cannot be judged
+    against RELEASE, and what would make it judgeable; None when it can be: nothing
+    of the release claims it.  INDEXED: some installed kernel has a module index."""
+    if not indexed:
+        return ('no installed kernel has a module index to resolve its modalias; run '
+                'depmod for the installed kernels')
+    if release.carries_modaliases:
+        return None
+    lacking = release.lacking_packages
+    if lacking:
+        return ('no installed module index knows a module for it, and %s, not installed, '
+                'carr%s no modalias() provides to match it against; install %s, or use '
+                'kernel packages built with kernelsplit-rpm-generators'
+                % (', '.join(p.nevra for p in lacking), 'y' if len(lacking) == 1 else 'ies',
+                   'it' if len(lacking) == 1 else 'them'))
+    if not release.in_repos:
+        return ('no installed module index knows a module for it, and no enabled repository '
+                'carries kernel %s, so its packages that are not installed are unknown; '
+                'enable the repository that carries it' % release.kver)
+    return None
+
+
 def judge_device(need: DeviceNeed, release: KernelPackages, builtin: Optional[frozenset[str]],
-                 exact: Sequence[AliasEntry] = ()) -> DeviceVerdict:
+                 exact: Sequence[AliasEntry] = (), indexed: bool = True) -> DeviceVerdict:
     """NEED's verdict for RELEASE.
 
     BUILTIN: modules built into that release; None when no module index says
     (a module no package ships is then taken as built in, not as lacking).
     EXACT: the release's modalias() provides matching the device, used when
-    the local index named no module.
+    the local indexes named no module.  INDEXED: some installed kernel has a
+    module index (see unknown_reason).
     """
-    if not need.modules:
+    modules = needed_modules(need, release)
+    if not modules:
         if exact:
             packages = {e.package.nevra: e.package for e in exact}
             install = _group((e.package, e.module or e.pattern) for e in exact
                              if not e.package.present)
             return DeviceVerdict(need, MISSING if install else OK,
+                                 tuple(dict.fromkeys(e.module or e.pattern for e in exact)),
                                  tuple(packages[k] for k in sorted(packages)), install,
                                  exact=tuple(exact))
-        unjudged = need.device.driver is None and not release.carries_modaliases and \
-            bool(release.lacking_packages)
-        return DeviceVerdict(need, UNSUPPORTED, (), (), unjudged=unjudged)
+        reason = unknown_reason(release, indexed) if need.device.driver is None else None
+        return DeviceVerdict(need, UNKNOWN if reason else NONE, reason=reason)
     packages: dict[str, PackageRef] = {}
     install: list[tuple[PackageRef, str]] = []
     built_in, absent = [], []
-    for module in need.modules:
+    for module in modules:
         providers = release.providers(module)
         for ref in providers:
             packages.setdefault(ref.nevra, ref)
@@ -141,19 +197,39 @@ def judge_device(need: DeviceNeed, release: KernelPackages, builtin: Optional[fr
             built_in.append(module)
         else:
             absent.append(module)
-    status = MISSING if install else UNSUPPORTED if absent else OK
-    return DeviceVerdict(need, status, tuple(packages[k] for k in sorted(packages)),
+    status = MISSING if install else UNSUPPORTED if absent else \
+        NONE if len(built_in) == len(modules) else OK
+    return DeviceVerdict(need, status, modules, tuple(packages[k] for k in sorted(packages)),
                          _group(install), tuple(built_in), tuple(absent))
 
 
 def judge_kernel(needs: Iterable[DeviceNeed], release: KernelPackages,
-                 builtin: Optional[frozenset[str]], default: bool = False) -> KernelVerdict:
+                 builtin: Optional[frozenset[str]], default: bool = False,
+                 indexed: bool = True) -> KernelVerdict:
     """Every device's verdict for RELEASE (with its exact-mode matches, when it has some)."""
     devices = tuple(judge_device(need, release, builtin,
-                                 release.exact.get(need.device.modalias, ()) if not need.modules
-                                 else ()) for need in needs)
-    lacking = release.lacking_packages if any(d.unjudged for d in devices) else ()
-    return KernelVerdict(release.kver, default, devices, lacking)
+                                 release.exact.get(need.device.modalias, ())
+                                 if not need.modules else (), indexed)
+                    for need in needs)
+    lacking = release.lacking_packages if any(not d.judged for d in devices) else ()
+    return KernelVerdict(release.kver, default, devices, lacking,
+                         any(p.installed for p in release.packages))
+
+
+class CheckResult(namedtuple('CheckResult', [
+        'verdicts',         # tuple[KernelVerdict, ...]: the kernels checked, the default first
+        'judged',           # KernelVerdict: the one the exit status follows
+        'boot',             # boot.BootDefault
+        'index_kver',       # the kernel whose module index resolved the needs first, or None
+        'ignored',          # tuple[Device, ...]
+        'notes',            # tuple[str, ...]
+        ])):
+    """What `check` found on one host."""
+    __slots__ = ()
+
+    @property
+    def exit_status(self) -> int:
+        return self.judged.exit_status
 
 
 # --- transactions -----------------------------------------------------------
@@ -237,7 +313,7 @@ def strandings(needs: Iterable[DeviceNeed], release: KernelPackages,
         return ()
     found = []
     for need in needs:
-        for module in need.modules:
+        for module in needed_modules(need, release):
             providers = release.providers(module)
             if any(ref.present for ref in providers):
                 continue
@@ -246,6 +322,21 @@ def strandings(needs: Iterable[DeviceNeed], release: KernelPackages,
                     found.append(Stranding(ref, release.kver, need.device, module,
                                            release.kver == running))
     return tuple(found)
+
+
+def next_default(incoming: Sequence[str], newest: Optional[str], current: Optional[str],
+                 explicit: bool, update_default: Optional[bool]) -> Optional[str]:
+    """The default boot kernel once a transaction brings INCOMING kernels (newest first).
+
+    NEWEST: the newest kernel after it.  CURRENT: the default now; EXPLICIT: the
+    bootloader names it (else the newest kernel boots).  UPDATE_DEFAULT: Fedora's
+    UPDATEDEFAULT, whether a kernel installed becomes the default entry (None: not said).
+    """
+    if incoming and update_default is True:
+        return incoming[0]
+    if explicit and current is not None:
+        return current
+    return newest
 
 
 def plan_transaction(incoming: Sequence[KernelVerdict], stranded: Sequence[Stranding],

@@ -9,7 +9,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Iterable, Sequence
 
 from .hardware import Device
-from .policy import MISSING, DeviceVerdict, KernelVerdict
+from .policy import MISSING, CheckResult, DeviceVerdict, KernelVerdict
 
 _SYS_DEVICES = '/sys/devices/'
 
@@ -30,6 +30,7 @@ def device_json(verdict: DeviceVerdict) -> dict[str, Any]:
         'modules': list(verdict.modules),
         'packages': [p.nevra for p in verdict.packages],
         'status': verdict.status,
+        'reason': verdict.reason,
         # extra keys
         'bus': device.subsystem,
         'slot': device.slot,
@@ -43,25 +44,35 @@ def device_json(verdict: DeviceVerdict) -> dict[str, Any]:
         'absent': list(verdict.absent),
         'exact': [{'pattern': e.pattern, 'module': e.module, 'package': e.package.nevra}
                   for e in verdict.exact],
-        'judged': not verdict.unjudged,
+        'judged': verdict.judged,
     }
 
 
-def kernels_json(verdicts: Sequence[KernelVerdict], index_kver: Any = None,
-                 ignored: Iterable[Device] = (), notes: Iterable[str] = ()) -> str:
+def check_json(result: CheckResult) -> str:
+    boot = result.boot
     doc = {
         'kernels': [{
             'kernel': v.kver,
             'default': v.default,
+            'installed': v.installed,
             'devices': [device_json(d) for d in v.devices],
             'install': [p.nevra for p in v.to_install],
             'not_installed': [p.nevra for p in v.lacking_packages],
-        } for v in verdicts],
-        'index_kernel': index_kver,
-        'ignored': [d.sys_path for d in ignored],
-        'notes': list(notes),
+        } for v in result.verdicts],
+        'default_kernel': boot.kver,
+        'default_from': boot.source,
+        'default_detail': boot.detail,
+        'exit_status': result.exit_status,
+        'index_kernel': result.index_kver,
+        'ignored': [d.sys_path for d in result.ignored],
+        'notes': list(boot.notes) + list(result.notes),
     }
     return json.dumps(doc, indent=2)
+
+
+def error_json(message: str, exit_status: int) -> str:
+    """What `check --json` prints when it cannot check: the error, and the exit status."""
+    return json.dumps({'error': message, 'exit_status': exit_status}, indent=2)
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -73,9 +84,16 @@ def install_command(refs: Iterable[Any]) -> str:
     return 'dnf install ' + ' '.join(r.nevra for r in refs)
 
 
-def kernel_table(verdict: KernelVerdict) -> list[str]:
-    title = 'Kernel %s%s' % (verdict.kver, ' (default boot kernel)' if verdict.default else '')
+def kernel_title(verdict: KernelVerdict, boot: Any = None) -> str:
+    if verdict.default:
+        how = ': %s' % boot.detail if boot is not None else ''
+        return 'Kernel %s (default boot kernel%s)' % (verdict.kver, how)
+    return 'Kernel %s%s' % (verdict.kver, '' if verdict.installed else ' (not installed)')
+
+
+def kernel_table(verdict: KernelVerdict, boot: Any = None) -> list[str]:
     rows = [('DEVICE', 'ID', 'CLASS', 'DRIVER', 'MODULES', 'PACKAGES', 'STATUS')]
+    unknown: dict[str, list[str]] = {}
     for d in verdict.devices:
         device = d.need.device
         packages = [p.nevra for p in d.packages] or ['-']
@@ -86,16 +104,15 @@ def kernel_table(verdict: KernelVerdict) -> list[str]:
             status += ' (no package ships %s)' % ', '.join(d.absent)
         if d.exact:
             status += ' (by modalias)'
-        if d.unjudged:
-            status += ' (cannot be judged)'
+        if d.reason:
+            unknown.setdefault(d.reason, []).append(device_short_name(device))
         rows.append((device_short_name(device), device.ids or device.subsystem,
                      device.device_class or '-', device.driver or '-',
                      ','.join(d.modules) or '-', ','.join(packages), status))
-    lines = [title] + _table(rows)
-    if verdict.unjudged:
-        lines.append('%d device(s) without a driver cannot be judged: the module index does '
-                     'not know the modules of %s, and they carry no modalias() provides'
-                     % (len(verdict.unjudged), ', '.join(p.nevra for p in verdict.lacking_packages)))
+    lines = [kernel_title(verdict, boot)] + _table(rows)
+    for reason, names in unknown.items():
+        lines.append('%d device(s) cannot be judged (%s): %s'
+                     % (len(names), ', '.join(names), reason))
     missing = verdict.to_install
     if missing:
         lines.append('%d device(s) lack their driver package in %s; install with:'
@@ -104,20 +121,19 @@ def kernel_table(verdict: KernelVerdict) -> list[str]:
     return lines
 
 
-def check_text(verdicts: Sequence[KernelVerdict], index_kver: Any = None,
-               ignored: Iterable[Device] = (), notes: Iterable[str] = ()) -> str:
+def check_text(result: CheckResult) -> str:
     lines: list[str] = []
-    for verdict in verdicts:
+    for verdict in result.verdicts:
         if lines:
             lines.append('')
-        lines += kernel_table(verdict)
-    ignored = list(ignored)
+        lines += kernel_table(verdict, result.boot)
+    ignored = list(result.ignored)
     if ignored:
         lines.append('ignored (ignore_devices): ' +
                      ', '.join(device_short_name(d) for d in ignored))
-    if index_kver:
-        lines.append('modaliases resolved with the module index of %s' % index_kver)
-    lines += ['note: %s' % note for note in notes]
+    if result.index_kver:
+        lines.append('modaliases resolved with the module index of %s' % result.index_kver)
+    lines += ['note: %s' % note for note in list(result.boot.notes) + list(result.notes)]
     return '\n'.join(lines)
 
 
@@ -159,6 +175,29 @@ def unjudged_line(verdict: KernelVerdict) -> str:
             'modalias() provides to match them against'
             % (len(devices), verdict.kver, ', '.join(d.label() for d in devices),
                ', '.join(p.nevra for p in verdict.lacking_packages)))
+
+
+def not_added_warning(addition: Any, problem: str) -> str:
+    return ('kernelsplit: %s could not be added to the transaction (%s); kernel %s will boot '
+            'without a driver for %s; install it by hand once that is resolved'
+            % (addition.package.nevra, problem, addition.kver,
+               devices_and_modules(addition.reasons)))
+
+
+def conflict_refusal(refused: Sequence[tuple[Any, str]], config_source: str) -> str:
+    """Driver packages that cannot join the transaction, for the kernel that becomes the
+    default boot kernel: why not, and the ways out."""
+    lines = ['kernelsplit: refusing the transaction:']
+    for addition, problem in refused:
+        lines.append('  kernel %s becomes the default boot kernel, and %s, which it needs for '
+                     '%s, cannot be installed: %s'
+                     % (addition.kver, addition.package.nevra,
+                        devices_and_modules(addition.reasons), problem))
+    lines.append('Resolve the conflict so that %s can be installed, or add the devices to '
+                 'ignore_devices or set on_missing=warn in %s, or run dnf once with '
+                 '--disableplugin=kernelsplit.'
+                 % (' and '.join(a.package.nevra for a, _ in refused), config_source))
+    return '\n'.join(lines)
 
 
 def stranding_line(stranding: Any) -> str:

@@ -9,6 +9,7 @@ raises dnf.exceptions.Error.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import traceback
@@ -24,7 +25,8 @@ import dnf.transaction
 
 from .cache import ExactModeCache
 from .config import Config
-from .packages import installed_kernels, kernel_packages, kernels_of, nevra, release_packages
+from .packages import declares_kernel, installed_kernels, kernel_packages, nevra, \
+    newest_first, release_packages, releases_of
 
 logger = logging.getLogger('dnf.plugin')
 
@@ -52,8 +54,10 @@ def step_aside_reason(base: Any, cli: Any, config: Config) -> Optional[str]:
 class HookResult(namedtuple('HookResult', [
         'plan',             # policy.TransactionPlan, or None: no kernel involved
         'packages',         # NEVRA -> hawkey package to add
-        ], defaults=(None, MappingProxyType({})))):
-    """The plan for a transaction and the hawkey packages it adds."""
+        'incoming',         # KVER -> its newest kernel package, for the kernels coming in
+        'installed',        # tuple[packages.InstalledKernel, ...], newest first
+        ], defaults=(None, MappingProxyType({}), MappingProxyType({}), ()))):
+    """The plan for a transaction, the hawkey packages it adds, and the kernels around."""
     __slots__ = ()
 
 
@@ -73,28 +77,40 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
     BACKGROUND: a background.BackgroundHost started earlier; collected only
     when a kernel is involved, stopped otherwise.
     """
-    transaction = base.transaction
-    if not transaction:
+    def no_kernel() -> HookResult:
         if background is not None:
             background.cancel()
         return HookResult()
+
+    transaction = base.transaction
+    if not transaction:
+        return no_kernel()
     forward, backward = [], []
     for item in transaction:
         if item.action in dnf.transaction.FORWARD_ACTIONS:
             forward.append(item.pkg)
         elif item.action in _BACKWARD:
             backward.append(item.pkg)
-    incoming, outgoing = kernels_of(forward), kernels_of(backward)
+    incoming, outgoing = releases_of(forward), releases_of(backward)
     if not incoming and not outgoing:
-        if background is not None:
-            background.cancel()
-        return HookResult()
+        return no_kernel()
     # Only transactions with a kernel get this far; the rest never import these.
     from .host import host_needs, running_release
     from .policy import judge_kernel, plan_transaction, strandings
     running = running or running_release()
     root = base.conf.installroot
     installed = installed_kernels(base.sack, root)
+    installed_by_kver = {k.kver: k.packages for k in installed}
+
+    def kernel(kver: str, shipped: Any) -> bool:
+        # kABI lists, a kmod for a kernel that is neither installed nor coming: no kernel
+        return shipped.kernel or kver in installed_by_kver or \
+            declares_kernel(base.sack, shipped.packages, kver)
+
+    incoming = {kver: s for kver, s in incoming.items() if kernel(kver, s)}
+    outgoing = {kver: s for kver, s in outgoing.items() if kernel(kver, s)}
+    if not incoming and not outgoing:
+        return no_kernel()
     listing = background.result() if background is not None else None
     discovery, ahead = listing if listing is not None else (None, None)
     host = host_needs(config, root, [k.kver for k in installed], running, discovery, ahead)
@@ -113,31 +129,36 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
     unresolved, wanted = host.unresolved_modaliases, host.wanted_modules
     verdicts, candidates = [], {}
     cache = ExactModeCache.in_cachedir(base.conf.cachedir)
-    for kver, seeds in sorted(incoming.items()):
-        pkgs = release_packages(base.sack, kver, seeds)
+    for kver, shipped in sorted(incoming.items()):
+        # Judged against all of the release, installed or coming: a kmod for an
+        # installed kernel brings none of that kernel's own packages.
+        pkgs = release_packages(base.sack, kver, list(shipped.packages) +
+                                list(installed_by_kver.get(kver, ())))
         candidates.update((nevra(p), p) for p in pkgs if not p.installed)
         release = kernel_packages(base.sack, kver, pkgs, wanted, unresolved, added, removed,
                                   known_builtin, cache)
-        verdicts.append(judge_kernel(host.needs, release, builtin))
+        verdicts.append(judge_kernel(host.needs, release, builtin, indexed=host.indexed))
     if cache.hits or cache.misses:
         logger.debug('kernelsplit: exact mode: %d answers from %s, %d computed',
                      cache.hits, cache.directory, cache.misses)
-    installed_by_kver = {k.kver: k.packages for k in installed}
     stranded = []
-    for kver, seeds in sorted(outgoing.items()):
-        pkgs = release_packages(base.sack, kver, list(seeds) + list(installed_by_kver.get(kver, ())))
+    for kver, shipped in sorted(outgoing.items()):
+        pkgs = release_packages(base.sack, kver, list(shipped.packages) +
+                                list(installed_by_kver.get(kver, ())))
         stranded += strandings(host.needs,
                                kernel_packages(base.sack, kver, pkgs, wanted, (), added, removed,
                                                known_builtin),
                                running)
     plan = plan_transaction(verdicts, stranded, config.on_missing)
+    newest = {kver: newest_first(shipped.packages)[0] for kver, shipped in incoming.items()}
     return HookResult(plan, {a.package.nevra: candidates[a.package.nevra]
-                             for a in plan.install if a.package.nevra in candidates})
+                             for a in plan.install if a.package.nevra in candidates},
+                      newest, tuple(installed))
 
 
 def packages_to_add(base: Any, cli: Any, config: Config,
-                    background: Optional[Any] = None) -> list[Any]:
-    """Report the plan for base.transaction and return the packages to add.
+                    background: Optional[Any] = None) -> HookResult:
+    """Report the plan for base.transaction; its `packages` are the ones to add.
 
     BACKGROUND: see plan_for().  Raises dnf.exceptions.Error when the policy
     refuses the transaction.
@@ -145,7 +166,7 @@ def packages_to_add(base: Any, cli: Any, config: Config,
     reason = step_aside_reason(base, cli, config)
     if reason:
         logger.debug('kernelsplit: stepping aside: %s', reason)
-        return []
+        return HookResult()
     started = time.monotonic()
     try:
         result = plan_for(base, config, background=background)
@@ -155,10 +176,10 @@ def packages_to_add(base: Any, cli: Any, config: Config,
         logger.warning('kernelsplit: internal error, the driver packages of this transaction '
                        'were not checked: %s', exc)
         logger.debug('%s', traceback.format_exc())
-        return []
+        return HookResult()
     plan = result.plan
     if plan is None:
-        return []
+        return result
     logger.debug('kernelsplit: planned in %.0f ms', (time.monotonic() - started) * 1000)
     from . import report
     if plan.refuse:
@@ -172,10 +193,10 @@ def packages_to_add(base: Any, cli: Any, config: Config,
     if not plan.install:                        # on_missing=warn
         for addition in plan.additions:
             logger.warning('%s', report.not_added_line(addition))
-        return []
+        return HookResult()
     for addition in plan.install:
         logger.info('%s', report.addition_line(addition))
-    return list(result.packages.values())
+    return result
 
 
 # dnf's resolve() begins by recomputing which packages weak dependencies must
@@ -225,11 +246,60 @@ def _unshadow(goal: Any, names: list[str]) -> None:
             pass
 
 
-def report_not_added(base: Any, wanted: list[Any]) -> None:
-    """After the re-resolve: say which of the packages asked for did not make it in."""
+def report_not_added(base: Any, result: HookResult, config: Config,
+                     allow_erasing: bool = False) -> None:
+    """After the re-resolve: what of RESULT's packages did not make it in.
+
+    A kernel that becomes the default boot kernel without a driver package it
+    needs is refused (on_missing=install; warn never adds, fail refused
+    before), naming what conflicts; for another kernel it is a warning.
+    """
     transaction = base.transaction
     got = {nevra(item.pkg) for item in transaction} if transaction else set()
-    for pkg in wanted:
-        if nevra(pkg) not in got:
-            logger.warning('kernelsplit: %s could not be added to the transaction '
-                           '(dependency problem); install it by hand', nevra(pkg))
+    lost = [a for a in result.plan.install if a.package.nevra not in got] \
+        if result.plan is not None else []
+    if not lost:
+        return
+    from . import report
+    from .boot import default_kernel, updates_default
+    from .policy import next_default
+    root = base.conf.installroot
+    installed = [k.kver for k in result.installed]
+    current = default_kernel(root, installed)
+    incoming = [kver for kver, _ in sorted(result.incoming.items(), key=functools.cmp_to_key(
+        lambda a, b: a[1].evr_cmp(b[1])), reverse=True)]
+    newest = incoming[0] if incoming and (not result.installed or result.incoming[incoming[0]]
+                                          .evr_cmp(result.installed[0].newest) >= 0) \
+        else installed[0] if installed else None
+    default = next_default(incoming, newest, current.kver, current.explicit,
+                           updates_default(root))
+    refused = []
+    for addition in lost:
+        problem = _why_not_installable(base, result.packages[addition.package.nevra],
+                                       allow_erasing)
+        if addition.kver == default:
+            refused.append((addition, problem))
+        else:
+            logger.warning('%s', report.not_added_warning(addition, problem))
+    if refused:
+        raise dnf.exceptions.Error(report.conflict_refusal(refused, config.source))
+
+
+def _why_not_installable(base: Any, pkg: Any, allow_erasing: bool) -> str:
+    """What stops PKG from joining the transaction, as the solver puts it.
+
+    The packages were added as optional jobs (dnf skips what cannot go in);
+    the goal's copy with PKG required gives the solver's account of why not.
+    """
+    import copy
+    try:
+        probe = copy.deepcopy(base._goal)
+        probe.install(pkg)
+        if probe.run(allow_uninstall=allow_erasing, force_best=base.conf.best,
+                     ignore_weak_deps=not base.conf.install_weak_deps):
+            return 'the solver left it out'
+        return '; '.join(dict.fromkeys(rule for rules in probe.problem_rules()
+                                       for rule in rules))
+    except Exception as exc:   # only the explanation is lost
+        logger.debug('kernelsplit: cannot ask the solver about %s: %s', nevra(pkg), exc)
+        return 'a dependency problem'
