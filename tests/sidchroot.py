@@ -30,6 +30,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -198,10 +199,19 @@ class SidRoot:
     def run(self, command: Sequence[str], ro: Sequence[Path] = (), rw: Sequence[Path] = (),
             env: Optional[Mapping[str, str]] = None, cwd: str = '/', input: Optional[str] = None,
             check: bool = False, timeout: int = 300) -> Result:
-        proc = subprocess.run(self.command(command, ro=ro, rw=rw, env=env, cwd=cwd),
-                              input=input, capture_output=True, text=True, timeout=timeout,
-                              env={'PATH': PATH, 'LC_ALL': 'C.UTF-8'})
-        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        # its own process group: on a timeout everything in the namespace is killed, so a
+        # hung command (a nested dnf5 waiting for the rpmdb lock) leaves no process or mount
+        proc = subprocess.Popen(self.command(command, ro=ro, rw=rw, env=env, cwd=cwd),
+                                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={'PATH': PATH, 'LC_ALL': 'C.UTF-8'}, start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        result = Result(proc.returncode, stdout, stderr)
         if check and proc.returncode != 0:
             raise AssertionError('in the sid chroot: %s\n%s' % (shlex.join(command), result))
         return result
