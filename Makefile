@@ -5,9 +5,11 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VERSION := $(shell sed -n 's/^Version: *//p' kernelsplit.spec)
 BUILD   := $(CURDIR)/build
 
+# mmdebstrap + the keyring build the Debian sid chroot the dnf5 tests run in (tests/sidchroot.py).
 DEBIAN_PACKAGES := dnf python3-dnf rpm createrepo-c umockdev python3-pyudev kmod libkmod2 \
 	libkmod-dev python3-pytest python3-systemd gcc libc6-dev binutils xz-utils zstd \
-	util-linux make apt python3-createrepo-c
+	util-linux make apt python3-createrepo-c \
+	mmdebstrap debian-archive-keyring
 FEDORA_PACKAGES := python3-dnf rpm-build createrepo_c umockdev python3-pyudev kmod kmod-libs \
 	kmod-devel python3-pytest python3-systemd gcc binutils xz zstd util-linux make \
 	python3-createrepo_c python3-dnf-plugins-core

@@ -13,6 +13,7 @@ sys.path.insert(0, str(TESTS.parent / 'dnf-plugin-kernelsplit'))
 
 import kernelrepo  # noqa: E402
 from harness import Installroot  # noqa: E402
+from sidchroot import sid, sid_chroot  # noqa: E402,F401  (fixtures: the dnf5 chroot)
 
 # Named repositories the tests install from; each is built once per session.
 REPO_SETS = {
