@@ -6,6 +6,7 @@ import pytest
 
 from dnf_kernelsplit import cache as cache_module
 from dnf_kernelsplit.cache import ExactModeCache
+from dnf_kernelsplit.packages_dnf4 import Dnf4Lookup
 from harness import dnf_base
 
 SHA256 = (8, bytes(range(32)))    # hawkey's (type, digest) for an rpm's checksum
@@ -71,13 +72,13 @@ def test_kernel_packages_reads_what_it_computed_before(make_root, tmp_path):
     base = dnf_base(make_root('exact'))
     try:
         seeds = base.sack.query().available().filter(name='kernel-core', version='6.9.1')
-        pkgs = release_packages(base.sack, NEW, seeds)
+        pkgs = release_packages(Dnf4Lookup(base.sack), NEW, seeds)
         gpu = [p for p in pkgs if p.name == 'kernel-drivers-gpu'][0]
         aliases = ['pci:v000010DEd00001E84sv00001458sd000037A8bc03sc00i00',
                    'pci:v00001000d0000005Dsv00001028sd00001F49bc01sc04i00']
 
         def release(cache):
-            return kernel_packages(base.sack, NEW, pkgs, (), aliases, cache=cache)
+            return kernel_packages(Dnf4Lookup(base.sack), NEW, pkgs, (), aliases, cache=cache)
 
         plain = release(None)
         assert plain.exact, 'the fixture must match something'

@@ -127,13 +127,14 @@ def test_modalias_provides_kept_by_literal_prefix(make_root, monkeypatch, modali
     """What survives the prefix filter: every pattern that may match, few that cannot
     (the fixture package is small: the one-regex way is forced for it too)."""
     from dnf_kernelsplit.kmod import ModaliasFilter
-    from dnf_kernelsplit.packages import package_modaliases
+    from dnf_kernelsplit.packages_dnf4 import Dnf4Lookup
     from harness import dnf_base
     if regex:
         monkeypatch.setattr(ModaliasFilter, 'REGEX_MIN_PROVIDES', 0)
     base = dnf_base(make_root('exact'))
     try:
         core = base.sack.query().available().filter(name='kernel-core', version='6.9.1')[0]
+        package_modaliases = Dnf4Lookup(base.sack).modalias_provides
         has_any, kept = package_modaliases(core, ModaliasFilter(modaliases))
         assert has_any
         assert set(kept) == expected

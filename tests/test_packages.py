@@ -5,6 +5,7 @@ import pytest
 import kernelrepo
 from dnf_kernelsplit.packages import (installed_kernels, kernel_packages, package_kernel_releases,
                                       release_packages)
+from dnf_kernelsplit.packages_dnf4 import Dnf4Lookup
 from harness import dnf_base
 
 
@@ -13,7 +14,8 @@ EVERY_MODULE = set(kernelrepo.CATALOGUE)
 
 def release_map(base, kver):
     seeds = base.sack.query().filter(file__glob='/lib/modules/%s/*' % kver)
-    return kernel_packages(base.sack, kver, release_packages(base.sack, kver, seeds), EVERY_MODULE)
+    lookup = Dnf4Lookup(base.sack)
+    return kernel_packages(lookup, kver, release_packages(lookup, kver, seeds), EVERY_MODULE)
 
 
 def modules_by_package(release):
@@ -72,12 +74,12 @@ def test_installed_kernels_newest_first_and_installed_flags(make_root):
     root.install('kernel-6.8.0-1.x86_64', 'kernel-core-6.9.1-1.x86_64')
     base = dnf_base(root)
     try:
-        kernels = installed_kernels(base.sack, str(root.root))
+        kernels = installed_kernels(Dnf4Lookup(base.sack), str(root.root))
         assert [k.kver for k in kernels] == ['6.9.1-1.x86_64', '6.8.0-1.x86_64']
-        old = release_packages(base.sack, kernels[1].kver, kernels[1].packages)
+        old = release_packages(Dnf4Lookup(base.sack), kernels[1].kver, kernels[1].packages)
         assert {p.name for p in old if p.installed} == {'kernel-core', 'kernel-drivers'}
-        release = kernel_packages(base.sack, kernels[0].kver, release_packages(
-            base.sack, kernels[0].kver, kernels[0].packages), EVERY_MODULE)
+        release = kernel_packages(Dnf4Lookup(base.sack), kernels[0].kver, release_packages(
+            Dnf4Lookup(base.sack), kernels[0].kver, kernels[0].packages), EVERY_MODULE)
         installed = {p.name for p in release.packages if p.installed}
         assert installed == {'kernel-core'}
         assert {p.name for p in release.packages} == set(EXPECTED_DRIVERS_SPLIT)
@@ -93,8 +95,8 @@ def test_version_order_is_rpm_order_not_string_order(tmp_path, make_root):
     root.install('kernel-core-6.9.1-1.x86_64', 'kernel-core-6.10.0-1.x86_64')
     base = dnf_base(root)
     try:
-        assert [k.kver for k in installed_kernels(base.sack, str(root.root))] == ['6.10.0-1.x86_64',
-                                                                  '6.9.1-1.x86_64']
+        assert [k.kver for k in installed_kernels(Dnf4Lookup(base.sack), str(root.root))] == [
+            '6.10.0-1.x86_64', '6.9.1-1.x86_64']
     finally:
         base.close()
 
@@ -111,16 +113,16 @@ def test_kmod_provide_names(module, provides):
 def test_mixed_separators_and_unknown_modules(make_root):
     base = dnf_base(make_root('split'))
     try:
-        pkgs = release_packages(base.sack, '6.9.1-1.x86_64',
+        pkgs = release_packages(Dnf4Lookup(base.sack), '6.9.1-1.x86_64',
                                 base.sack.query().filter(file__glob='/lib/modules/6.9.1-1.x86_64/*'))
-        release = kernel_packages(base.sack, '6.9.1-1.x86_64', pkgs,
+        release = kernel_packages(Dnf4Lookup(base.sack), '6.9.1-1.x86_64', pkgs,
                                   ['snd_hda_intel', 'no_such_module'])
         assert [p.name for p in release.providers('snd_hda_intel')] == ['kernel-drivers']
         assert release.providers('no_such_module') == ()
         # Which packages ship modules is only asked when a device is left unresolved
         # and the packages carry no modalias() provides to judge it by.
         assert release.shipping == frozenset()
-        release = kernel_packages(base.sack, '6.9.1-1.x86_64', pkgs, ['snd_hda_intel'],
+        release = kernel_packages(Dnf4Lookup(base.sack), '6.9.1-1.x86_64', pkgs, ['snd_hda_intel'],
                                   ['pci:v0000FFFFd0000FFFFsv00000000sd00000000bc00sc00i00'])
         assert not release.carries_modaliases
         assert release.shipping == {p.nevra for p in release.packages if p.name != 'kernel'}
@@ -154,10 +156,10 @@ def test_what_is_a_kernel_and_what_only_ships_into_one(make_root):
         by_name = {p.name: p for p in query.filter(evr='6.9.1-1')}
         # provides say it too, for packages whose files do not: installonlypkg(kernel),
         # or the kernel build's own NAME-uname-r
-        assert declares_kernel(base.sack, [by_name['kernel-core']], '6.9.1-1.x86_64')
-        assert declares_kernel(base.sack, [by_name['kernel-drivers-sriov']], '6.9.1-1.x86_64')
-        assert not declares_kernel(base.sack, [by_name['kernel-drivers-sriov']], '6.8.0-1.x86_64')
+        assert declares_kernel(Dnf4Lookup(base.sack), [by_name['kernel-core']], '6.9.1-1.x86_64')
+        assert declares_kernel(Dnf4Lookup(base.sack), [by_name['kernel-drivers-sriov']], '6.9.1-1.x86_64')
+        assert not declares_kernel(Dnf4Lookup(base.sack), [by_name['kernel-drivers-sriov']], '6.8.0-1.x86_64')
         kmod = query.filter(name='kmod-foo')
-        assert not declares_kernel(base.sack, kmod, '6.9.1-1.x86_64')
+        assert not declares_kernel(Dnf4Lookup(base.sack), kmod, '6.9.1-1.x86_64')
     finally:
         base.close()

@@ -84,19 +84,20 @@ class KernelsplitCommand(dnf.cli.Command):
         from .cache import ExactModeCache
         from .host import foreign_root_reason, host_needs
         from .packages import installed_kernels, kernel_packages, release_packages, release_seeds
+        from .packages_dnf4 import Dnf4Lookup
         from .policy import CheckResult, judge_kernel
         config = self.plugin_config
         root = self.base.conf.installroot
-        sack = self.base.sack
+        lookup = Dnf4Lookup(self.base.sack)
         reason = foreign_root_reason(config, root)
         if reason:
             raise CannotCheck(reason)
-        kernels = installed_kernels(sack, root)
+        kernels = installed_kernels(lookup, root)
         boot = default_kernel(root, [k.kver for k in kernels])
         if self.opts.kernel:
             kver = self.opts.kernel
             seeds = next((k.packages for k in kernels if k.kver == kver), None) or \
-                release_seeds(sack, kver)
+                release_seeds(lookup, kver)
             if not seeds:
                 raise CannotCheck('kernel %s is neither installed nor in the enabled '
                                   'repositories (installed: %s)'
@@ -115,7 +116,7 @@ class KernelsplitCommand(dnf.cli.Command):
         verdicts = []
         for kver, seeds in targets:
             builtin = host.builtin_modules(root, kver)
-            release = kernel_packages(sack, kver, release_packages(sack, kver, seeds),
+            release = kernel_packages(lookup, kver, release_packages(lookup, kver, seeds),
                                       host.wanted_modules, host.unresolved_modaliases,
                                       builtin=builtin or frozenset(), cache=cache)
             verdicts.append(judge_kernel(host.needs, release, builtin, default=kver == boot.kver,

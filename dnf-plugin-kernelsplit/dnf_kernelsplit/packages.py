@@ -6,12 +6,19 @@ provide.  The packages of one release are the binary packages built from the
 same source package for the same arch that ship into that KVER.  A package's
 modules come from its `kmod(NAME.ko)` provides (Fedora's kernel packages carry
 them) or, failing those, from its file list.
+
+The queries go through a LOOKUP, the package manager's side: packages_dnf4
+(hawkey) or packages_dnf5 (libdnf5), the only modules that know which one is
+present.  A lookup answers a few questions -- installed_owners(paths),
+owners(paths), siblings(seed), provides_query(pkgs), declaring(pkgs, provide,
+glob) and modalias_provides(pkg, wanted) -- about packages that have the
+attributes hawkey's have: name, epoch, version, release, arch, evr, files,
+provides, sourcerpm, installed, chksum, evr_cmp().  Everything here is shared.
 """
 
 from __future__ import annotations
 
 import functools
-import operator
 import os
 from collections import namedtuple
 from types import MappingProxyType
@@ -22,10 +29,9 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
 
 from .cache import ExactModeCache
 from .kmod import MODULE_DIRS, AliasMatcher, ModaliasFilter, kernel_release_from_path, \
-    module_name_from_path, release_dirs, select_modalias_provides
+    module_name_from_path, release_dirs
 
-_RELDEP_NAME = operator.attrgetter('name')   # hawkey.Reldep: 'modalias(...)' of 'modalias(...) = m'
-_MODULE_GLOBS = ['/%s/*' % d for d in MODULE_DIRS]
+MODULE_GLOBS = ['/%s/*' % d for d in MODULE_DIRS]
 
 
 class PackageRef(namedtuple('PackageRef', [
@@ -176,17 +182,6 @@ def kmod_provides(module: str) -> list[str]:
     return ['kmod(%s.ko)' % form for form in sorted({module, module.replace('_', '-')})]
 
 
-def package_modaliases(pkg: Any, wanted: Optional[ModaliasFilter] = None
-                       ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
-    """PKG's modalias(PATTERN) [= MODULE] provides, decoded: (whether it has any, them).
-
-    WANTED: keep only those that may match its modaliases.
-    """
-    provides = pkg.provides
-    return wanted.select(provides, _RELDEP_NAME) if wanted is not None else \
-        select_modalias_provides(map(str, provides))
-
-
 def _evr_cmp(a: Any, b: Any) -> int:
     return a.evr_cmp(b)
 
@@ -216,14 +211,14 @@ def releases_of(pkgs: Iterable[Any]) -> dict[str, Shipped]:
     return found
 
 
-def declares_kernel(sack: Any, pkgs: Iterable[Any], kver: str) -> bool:
+def declares_kernel(lookup: Any, pkgs: Iterable[Any], kver: str) -> bool:
     """Whether one of PKGS says it belongs to kernel KVER's own build by its provides:
     installonlypkg(kernel), or *-uname-r = KVER.  For packages whose files do not
-    say so (no file lists, or a kernel that keeps vmlinuz elsewhere); hawkey
-    answers without turning the provides into strings."""
-    query = sack.query().filterm(pkg=list(pkgs))
-    return bool(query.filter(provides='installonlypkg(kernel)') or
-                query.filter(provides__glob='*-uname-r = %s' % kver))
+    say so (no file lists, or a kernel that keeps vmlinuz elsewhere); the lookup
+    answers without turning every provide into a string."""
+    pkgs = list(pkgs)
+    return bool(lookup.declaring(pkgs, 'installonlypkg(kernel)') or
+                lookup.declaring(pkgs, '*-uname-r = %s' % kver, glob=True))
 
 
 class InstalledKernel(namedtuple('InstalledKernel', [
@@ -244,7 +239,7 @@ def _kernel_files(modules_dir: str, kver: str) -> list[str]:
     return ['/%s/%s/%s' % (modules_dir, kver, name) for name in sorted(KERNEL_FILES)]
 
 
-def installed_kernels(sack: Any, root: str = '/') -> list[InstalledKernel]:
+def installed_kernels(lookup: Any, root: str = '/') -> list[InstalledKernel]:
     """Installed kernel releases, newest first by their kernel package's EVR.
 
     A directory ROOT/lib/modules/KVER (or usr/lib/modules/KVER) is an installed
@@ -255,20 +250,19 @@ def installed_kernels(sack: Any, root: str = '/') -> list[InstalledKernel]:
     libsolv answers quickly, where a glob over every file list in the sack
     costs tens of milliseconds on a distribution-sized host.
     """
-    installed = sack.query().installed()
     kernels: dict[str, list[Any]] = {}
     for modules_dir, kver in release_dirs(root):
-        found = list(installed.filter(file=_kernel_files(modules_dir, kver)))
+        found = lookup.installed_owners(_kernel_files(modules_dir, kver))
         if found:
             kernels.setdefault(kver, []).extend(found)
             continue
-        owners = _first_owners(installed, root, modules_dir, kver)
-        if owners and declares_kernel(sack, owners, kver):
+        owners = _first_owners(lookup, root, modules_dir, kver)
+        if owners and declares_kernel(lookup, owners, kver):
             kernels.setdefault(kver, []).extend(owners)
     if not kernels:
         # Nothing on disk (an rpmdb without payload): the slow, complete search.
-        for kver, shipped in releases_of(installed.filter(file__glob=_MODULE_GLOBS)).items():
-            if shipped.kernel or declares_kernel(sack, shipped.packages, kver):
+        for kver, shipped in releases_of(lookup.installed_owners(MODULE_GLOBS, glob=True)).items():
+            if shipped.kernel or declares_kernel(lookup, shipped.packages, kver):
                 kernels[kver] = shipped.packages
     found_kernels = [InstalledKernel(kver, tuple(pkgs)) for kver, pkgs in kernels.items()]
     return sorted(found_kernels, key=functools.cmp_to_key(
@@ -276,7 +270,7 @@ def installed_kernels(sack: Any, root: str = '/') -> list[InstalledKernel]:
         reverse=True)
 
 
-def _first_owners(installed: Any, root: str, modules_dir: str, kver: str) -> list[Any]:
+def _first_owners(lookup: Any, root: str, modules_dir: str, kver: str) -> list[Any]:
     """Installed packages owning ROOT/MODULES_DIR/KVER or the first entry in it that has one.
 
     Each exact lookup costs about a millisecond: one owner is enough to tell.
@@ -287,23 +281,23 @@ def _first_owners(installed: Any, root: str, modules_dir: str, kver: str) -> lis
         return []
     for name in [''] + entries:
         path = '/%s/%s' % (modules_dir, kver) + ('/%s' % name if name else '')
-        found = list(installed.filter(file=path))
+        found = lookup.installed_owners([path])
         if found:
             return found
     return []
 
 
-def release_seeds(sack: Any, kver: str) -> list[Any]:
+def release_seeds(lookup: Any, kver: str) -> list[Any]:
     """Packages (installed or available) that are kernel KVER, found by exact lookups:
     seeds for release_packages() when nothing else names the release."""
-    query = sack.query()
     found = {pkg: None for modules_dir in MODULE_DIRS
-             for pkg in query.filter(file=_kernel_files(modules_dir, kver))}
-    found.update((pkg, None) for pkg in query.filter(provides__glob='*-uname-r = %s' % kver))
+             for pkg in lookup.owners(_kernel_files(modules_dir, kver))}
+    found.update((pkg, None) for pkg in lookup.declaring(None, '*-uname-r = %s' % kver,
+                                                          glob=True))
     return list(found)
 
 
-def release_packages(sack: Any, kver: str, seeds: Iterable[Any]) -> list[Any]:
+def release_packages(lookup: Any, kver: str, seeds: Iterable[Any]) -> list[Any]:
     """Every package (installed or available) of release KVER, found from SEEDS.
 
     SEEDS ship into KVER.  Siblings are the packages built from a seed's source
@@ -313,28 +307,25 @@ def release_packages(sack: Any, kver: str, seeds: Iterable[Any]) -> list[Any]:
     """
     seeds = list(seeds)
     known = set(seeds)            # their file lists need no second reading
-    found: dict[Any, None] = {}   # hawkey packages hash by solvable: an ordered set
+    found: dict[Any, None] = {}   # packages hash by solvable: an ordered set
     searched = set()
     for seed in seeds:
-        # A search scans the whole sack: once per source package, by EVR first (the
-        # cheaper scan; the subpackages of one build share it), then by source package.
+        # A search scans the whole sack: once per source package and arch.
         if seed.sourcerpm and (seed.sourcerpm, seed.arch) in searched:
             continue
         searched.add((seed.sourcerpm, seed.arch))
-        siblings = sack.query().filterm(evr=seed.evr, arch=seed.arch) \
-            .filterm(sourcerpm=seed.sourcerpm) if seed.sourcerpm else [seed]
-        for pkg in siblings:
+        for pkg in lookup.siblings(seed) if seed.sourcerpm else [seed]:
             if pkg not in found and (pkg in known or kver in package_kernel_releases(pkg)):
                 found[pkg] = None
     return list(found)
 
 
-def kernel_packages(sack: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[str] = (),
+def kernel_packages(lookup: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[str] = (),
                     unresolved: Iterable[str] = (), added: frozenset[str] = frozenset(),
                     removed: frozenset[str] = frozenset(),
                     builtin: frozenset[str] = frozenset(),
                     cache: Optional[ExactModeCache] = None) -> KernelPackages:
-    """Release KVER made of PKGS (hawkey packages): which of them ships each WANTED module,
+    """Release KVER made of PKGS: which of them ships each WANTED module,
     and which modalias() provides match each UNRESOLVED modalias (exact mode).
 
     A module's packages are those with its kmod(NAME.ko) provide (a whatprovides
@@ -352,11 +343,11 @@ def kernel_packages(sack: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[
         installed = bool(pkg.installed) or (key in refs and refs[key].installed)
         refs[key] = PackageRef(key, pkg.name, installed,
                                (installed and key not in removed) or key in added)
-    release = sack.query().filterm(pkg=pkgs)
+    providing = lookup.provides_query(pkgs)
     scanned: Optional[dict[str, set[str]]] = None
     modules: dict[str, tuple[PackageRef, ...]] = {}
     for module in sorted(set(wanted)):
-        found = {nevra(p) for p in release.filter(provides=kmod_provides(module))}
+        found = {nevra(p) for p in providing(kmod_provides(module))}
         if not found and module not in builtin:
             if scanned is None:
                 scanned = {}
@@ -378,7 +369,7 @@ def kernel_packages(sack: Any, kver: str, pkgs: Iterable[Any], wanted: Iterable[
         if answer is None:
             if wanted_aliases is None:
                 wanted_aliases = ModaliasFilter(unresolved)
-            answer = package_modaliases(pkg, wanted_aliases)
+            answer = lookup.modalias_provides(pkg, wanted_aliases)
             if key is not None:
                 cache.put(key, answer)
         has_any, matching = answer

@@ -27,6 +27,7 @@ from .cache import ExactModeCache
 from .config import Config
 from .packages import declares_kernel, installed_kernels, kernel_packages, nevra, \
     newest_first, release_packages, releases_of
+from .packages_dnf4 import Dnf4Lookup
 
 logger = logging.getLogger('dnf.plugin')
 
@@ -99,13 +100,14 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
     from .policy import judge_kernel, plan_transaction, strandings
     running = running or running_release()
     root = base.conf.installroot
-    installed = installed_kernels(base.sack, root)
+    lookup = Dnf4Lookup(base.sack)
+    installed = installed_kernels(lookup, root)
     installed_by_kver = {k.kver: k.packages for k in installed}
 
     def kernel(kver: str, shipped: Any) -> bool:
         # kABI lists, a kmod for a kernel that is neither installed nor coming: no kernel
         return shipped.kernel or kver in installed_by_kver or \
-            declares_kernel(base.sack, shipped.packages, kver)
+            declares_kernel(lookup, shipped.packages, kver)
 
     incoming = {kver: s for kver, s in incoming.items() if kernel(kver, s)}
     outgoing = {kver: s for kver, s in outgoing.items() if kernel(kver, s)}
@@ -132,10 +134,10 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
     for kver, shipped in sorted(incoming.items()):
         # Judged against all of the release, installed or coming: a kmod for an
         # installed kernel brings none of that kernel's own packages.
-        pkgs = release_packages(base.sack, kver, list(shipped.packages) +
+        pkgs = release_packages(lookup, kver, list(shipped.packages) +
                                 list(installed_by_kver.get(kver, ())))
         candidates.update((nevra(p), p) for p in pkgs if not p.installed)
-        release = kernel_packages(base.sack, kver, pkgs, wanted, unresolved, added, removed,
+        release = kernel_packages(lookup, kver, pkgs, wanted, unresolved, added, removed,
                                   known_builtin, cache)
         verdicts.append(judge_kernel(host.needs, release, builtin, indexed=host.indexed))
     if cache.hits or cache.misses:
@@ -143,10 +145,10 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
                      cache.hits, cache.directory, cache.misses)
     stranded = []
     for kver, shipped in sorted(outgoing.items()):
-        pkgs = release_packages(base.sack, kver, list(shipped.packages) +
+        pkgs = release_packages(lookup, kver, list(shipped.packages) +
                                 list(installed_by_kver.get(kver, ())))
         stranded += strandings(host.needs,
-                               kernel_packages(base.sack, kver, pkgs, wanted, (), added, removed,
+                               kernel_packages(lookup, kver, pkgs, wanted, (), added, removed,
                                                known_builtin),
                                running)
     plan = plan_transaction(verdicts, stranded, config.on_missing)

@@ -1,0 +1,67 @@
+"""Package lookup through dnf 4's hawkey sack: the queries packages.py asks of a lookup.
+
+With packages_dnf5.py, the only place that knows which package manager is
+present.  hawkey's packages already have the attributes packages.py reads.
+"""
+
+from __future__ import annotations
+
+import operator
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
+    from typing import Any, Callable, Iterable, Optional, Sequence
+
+from .kmod import ModaliasFilter, select_modalias_provides
+
+_RELDEP_NAME = operator.attrgetter('name')   # hawkey.Reldep: 'modalias(...)' of 'modalias(...) = m'
+
+
+class Dnf4Lookup:
+    """Queries on a filled hawkey sack (dnf.Base.sack)."""
+
+    def __init__(self, sack: Any) -> None:
+        self.sack = sack
+
+    def installed_owners(self, paths: Sequence[str], glob: bool = False) -> list[Any]:
+        """Installed packages owning any of PATHS (globs with GLOB: a scan of every file list)."""
+        installed = self.sack.query().installed()
+        return list(installed.filter(file__glob=list(paths)) if glob else
+                    installed.filter(file=list(paths)))
+
+    def owners(self, paths: Sequence[str]) -> list[Any]:
+        """Packages, installed or available, owning any of PATHS."""
+        return list(self.sack.query().filter(file=list(paths)))
+
+    def siblings(self, seed: Any) -> list[Any]:
+        """The packages built from SEED's source package, at its EVR, for its arch.
+
+        By EVR first: the cheaper scan, and the subpackages of one build share it.
+        """
+        return list(self.sack.query().filterm(evr=seed.evr, arch=seed.arch)
+                    .filterm(sourcerpm=seed.sourcerpm))
+
+    def declaring(self, pkgs: Optional[Iterable[Any]], provide: str, glob: bool = False
+                  ) -> list[Any]:
+        """Those of PKGS (None: of every package) with PROVIDE ('name = version'; a glob
+        with GLOB); hawkey matches without turning the provides into strings."""
+        query = self.sack.query()
+        if pkgs is not None:
+            query = query.filterm(pkg=list(pkgs))
+        return list(query.filter(provides__glob=provide) if glob else
+                    query.filter(provides=provide))
+
+    def provides_query(self, pkgs: Sequence[Any]) -> Callable[[list[str]], list[Any]]:
+        """A function: provide strings -> those of PKGS that have one of them."""
+        release = self.sack.query().filterm(pkg=list(pkgs))
+        return lambda provides: list(release.filter(provides=provides))
+
+    def modalias_provides(self, pkg: Any, wanted: Optional[ModaliasFilter] = None
+                          ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
+        """PKG's modalias(PATTERN) [= MODULE] provides, decoded: (whether it has any, them).
+
+        WANTED: keep only those that may match its modaliases.
+        """
+        provides = pkg.provides
+        return wanted.select(provides, _RELDEP_NAME) if wanted is not None else \
+            select_modalias_provides(map(str, provides))
