@@ -19,10 +19,6 @@ from .config import Config
 logger = logging.getLogger('dnf.plugin')
 
 
-class CannotCheck(Exception):
-    """Why nothing can be checked: str() says it to the user."""
-
-
 class KernelsplitCommand(dnf.cli.Command):
     aliases = ('kernelsplit',)
     summary = 'check that installed kernels carry the drivers this hardware needs'
@@ -59,6 +55,7 @@ class KernelsplitCommand(dnf.cli.Command):
     def check(self) -> None:
         # Imported here: every dnf run loads this module, few run the check.
         from . import report
+        from .judge import CannotCheck
         try:
             result = self._check()
         except CannotCheck as exc:
@@ -80,46 +77,8 @@ class KernelsplitCommand(dnf.cli.Command):
         self.cli.demands.success_exit_status = EXIT_CANNOT_LOOK
 
     def _check(self):
-        from .boot import default_kernel
-        from .cache import ExactModeCache
-        from .host import foreign_root_reason, host_needs
-        from .packages import installed_kernels, kernel_packages, release_packages, release_seeds
+        from .judge import check_host
         from .packages_dnf4 import Dnf4Lookup
-        from .policy import CheckResult, judge_kernel
-        config = self.plugin_config
-        root = self.base.conf.installroot
-        lookup = Dnf4Lookup(self.base.sack)
-        reason = foreign_root_reason(config, root)
-        if reason:
-            raise CannotCheck(reason)
-        kernels = installed_kernels(lookup, root)
-        boot = default_kernel(root, [k.kver for k in kernels])
-        if self.opts.kernel:
-            kver = self.opts.kernel
-            seeds = next((k.packages for k in kernels if k.kver == kver), None) or \
-                release_seeds(lookup, kver)
-            if not seeds:
-                raise CannotCheck('kernel %s is neither installed nor in the enabled '
-                                  'repositories (installed: %s)'
-                                  % (kver, ', '.join(k.kver for k in kernels) or 'none'))
-            targets = [(kver, seeds)]
-        elif not kernels:
-            raise CannotCheck('no kernel is installed in %s' % root)
-        else:
-            ordered = sorted(kernels, key=lambda k: k.kver != boot.kver)   # stable: default first
-            targets = [(k.kver, k.packages) for k in
-                       (ordered if self.opts.all_kernels else ordered[:1])]
-        host = host_needs(config, root, [k.kver for k in kernels])
-        if host.hardware_problem:
-            raise CannotCheck('cannot list this machine\'s devices: %s' % host.hardware_problem)
-        cache = ExactModeCache.in_cachedir(self.base.conf.cachedir)
-        verdicts = []
-        for kver, seeds in targets:
-            builtin = host.builtin_modules(root, kver)
-            release = kernel_packages(lookup, kver, release_packages(lookup, kver, seeds),
-                                      host.wanted_modules, host.unresolved_modaliases,
-                                      builtin=builtin or frozenset(), cache=cache)
-            verdicts.append(judge_kernel(host.needs, release, builtin, default=kver == boot.kver,
-                                         indexed=host.indexed))
-        return CheckResult(tuple(verdicts), verdicts[0], boot, host.index_kver, host.ignored,
-                           host.notes)
+        return check_host(self.plugin_config, self.base.conf.installroot,
+                          Dnf4Lookup(self.base.sack), self.base.conf.cachedir,
+                          kernel=self.opts.kernel, all_kernels=self.opts.all_kernels)

@@ -9,12 +9,9 @@ raises dnf.exceptions.Error.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 import traceback
-from collections import namedtuple
-from types import MappingProxyType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
@@ -23,10 +20,9 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
 import dnf.exceptions
 import dnf.transaction
 
-from .cache import ExactModeCache
 from .config import Config
-from .packages import declares_kernel, installed_kernels, kernel_packages, nevra, \
-    newest_first, release_packages, releases_of
+from .judge import HookResult, judge_transaction
+from .packages import nevra
 from .packages_dnf4 import Dnf4Lookup
 
 logger = logging.getLogger('dnf.plugin')
@@ -52,16 +48,6 @@ def step_aside_reason(base: Any, cli: Any, config: Config) -> Optional[str]:
     return None
 
 
-class HookResult(namedtuple('HookResult', [
-        'plan',             # policy.TransactionPlan, or None: no kernel involved
-        'packages',         # NEVRA -> hawkey package to add
-        'incoming',         # KVER -> its newest kernel package, for the kernels coming in
-        'installed',        # tuple[packages.InstalledKernel, ...], newest first
-        ], defaults=(None, MappingProxyType({}), MappingProxyType({}), ()))):
-    """The plan for a transaction, the hawkey packages it adds, and the kernels around."""
-    __slots__ = ()
-
-
 def start_discovery(base: Any, cli: Any, config: Config) -> Optional[Any]:
     """Start listing the devices and their needs in the background, unless the hook
     will step aside anyway."""
@@ -78,84 +64,14 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
     BACKGROUND: a background.BackgroundHost started earlier; collected only
     when a kernel is involved, stopped otherwise.
     """
-    def no_kernel() -> HookResult:
-        if background is not None:
-            background.cancel()
-        return HookResult()
-
-    transaction = base.transaction
-    if not transaction:
-        return no_kernel()
     forward, backward = [], []
-    for item in transaction:
+    for item in base.transaction or ():
         if item.action in dnf.transaction.FORWARD_ACTIONS:
             forward.append(item.pkg)
         elif item.action in _BACKWARD:
             backward.append(item.pkg)
-    incoming, outgoing = releases_of(forward), releases_of(backward)
-    if not incoming and not outgoing:
-        return no_kernel()
-    # Only transactions with a kernel get this far; the rest never import these.
-    from .host import host_needs, running_release
-    from .policy import judge_kernel, plan_transaction, strandings
-    running = running or running_release()
-    root = base.conf.installroot
-    lookup = Dnf4Lookup(base.sack)
-    installed = installed_kernels(lookup, root)
-    installed_by_kver = {k.kver: k.packages for k in installed}
-
-    def kernel(kver: str, shipped: Any) -> bool:
-        # kABI lists, a kmod for a kernel that is neither installed nor coming: no kernel
-        return shipped.kernel or kver in installed_by_kver or \
-            declares_kernel(lookup, shipped.packages, kver)
-
-    incoming = {kver: s for kver, s in incoming.items() if kernel(kver, s)}
-    outgoing = {kver: s for kver, s in outgoing.items() if kernel(kver, s)}
-    if not incoming and not outgoing:
-        return no_kernel()
-    listing = background.result() if background is not None else None
-    discovery, ahead = listing if listing is not None else (None, None)
-    host = host_needs(config, root, [k.kver for k in installed], running, discovery, ahead)
-    logger.debug('kernelsplit: devices listed %s',
-                 'in the background' if discovery is not None else 'in-process')
-    if host.hardware_problem:
-        logger.warning('kernelsplit: cannot list this machine\'s devices (%s); the driver '
-                       'packages of the kernels in this transaction were not checked',
-                       host.hardware_problem)
-        return HookResult()
-    added = frozenset(nevra(p) for p in forward)
-    removed = frozenset(nevra(p) for p in backward)
-    # An incoming kernel has no index yet: what is built in is taken from the reference one.
-    builtin = host.builtin
-    known_builtin = builtin or frozenset()
-    unresolved, wanted = host.unresolved_modaliases, host.wanted_modules
-    verdicts, candidates = [], {}
-    cache = ExactModeCache.in_cachedir(base.conf.cachedir)
-    for kver, shipped in sorted(incoming.items()):
-        # Judged against all of the release, installed or coming: a kmod for an
-        # installed kernel brings none of that kernel's own packages.
-        pkgs = release_packages(lookup, kver, list(shipped.packages) +
-                                list(installed_by_kver.get(kver, ())))
-        candidates.update((nevra(p), p) for p in pkgs if not p.installed)
-        release = kernel_packages(lookup, kver, pkgs, wanted, unresolved, added, removed,
-                                  known_builtin, cache)
-        verdicts.append(judge_kernel(host.needs, release, builtin, indexed=host.indexed))
-    if cache.hits or cache.misses:
-        logger.debug('kernelsplit: exact mode: %d answers from %s, %d computed',
-                     cache.hits, cache.directory, cache.misses)
-    stranded = []
-    for kver, shipped in sorted(outgoing.items()):
-        pkgs = release_packages(lookup, kver, list(shipped.packages) +
-                                list(installed_by_kver.get(kver, ())))
-        stranded += strandings(host.needs,
-                               kernel_packages(lookup, kver, pkgs, wanted, (), added, removed,
-                                               known_builtin),
-                               running)
-    plan = plan_transaction(verdicts, stranded, config.on_missing)
-    newest = {kver: newest_first(shipped.packages)[0] for kver, shipped in incoming.items()}
-    return HookResult(plan, {a.package.nevra: candidates[a.package.nevra]
-                             for a in plan.install if a.package.nevra in candidates},
-                      newest, tuple(installed))
+    return judge_transaction(config, base.conf.installroot, Dnf4Lookup(base.sack), forward,
+                             backward, base.conf.cachedir, running, background)
 
 
 def packages_to_add(base: Any, cli: Any, config: Config,
@@ -263,18 +179,7 @@ def report_not_added(base: Any, result: HookResult, config: Config,
     if not lost:
         return
     from . import report
-    from .boot import default_kernel, updates_default
-    from .policy import next_default
-    root = base.conf.installroot
-    installed = [k.kver for k in result.installed]
-    current = default_kernel(root, installed)
-    incoming = [kver for kver, _ in sorted(result.incoming.items(), key=functools.cmp_to_key(
-        lambda a, b: a[1].evr_cmp(b[1])), reverse=True)]
-    newest = incoming[0] if incoming and (not result.installed or result.incoming[incoming[0]]
-                                          .evr_cmp(result.installed[0].newest) >= 0) \
-        else installed[0] if installed else None
-    default = next_default(incoming, newest, current.kver, current.explicit,
-                           updates_default(root))
+    default = result.default_after(base.conf.installroot)
     refused = []
     for addition in lost:
         problem = _why_not_installable(base, result.packages[addition.package.nevra],
