@@ -120,6 +120,7 @@ def measure(root: Installroot, host: Path, drivers: Path, rounds: int, work: Pat
 def background_child(host: Path, drivers: Path, rounds: int, work: Path, root: Path) -> dict:
     """Wall time and peak RSS of the child background.BackgroundHost starts for ROOT."""
     from dnf_kernelsplit import background
+    # dnf's sys.path as kernelsplit.py leaves it when loaded from the checkout
     path = [str(ROOT / 'dnf-plugin-kernelsplit')] + [p for p in sys.path if p]
     command = ['umockdev-run', '-d', str(host), '--', PYTHON, str(TESTBED_EXEC), str(drivers),
                '--', PYTHON, '-S', '-c', background._CHILD_CODE % (path,), '*', str(root)]

@@ -5,12 +5,32 @@
 # dnf_kernelsplit package.
 
 import logging
+import os
+import sys
 
 import dnf
 import dnf.exceptions
 
-from dnf_kernelsplit import config as ks_config
-from dnf_kernelsplit.command import KernelsplitCommand
+
+def _beside_this_file() -> None:
+    """Let a checkout's dnf_kernelsplit/, next to this file, be imported.
+
+    dnf imports this file by path and puts no directory on sys.path.  Installed,
+    the package is in site-packages and dnf-plugins/ holds this file alone; from
+    a checkout, --setopt=pluginpath=<checkout>/dnf-plugin-kernelsplit is all it
+    takes.  First on sys.path, so the checkout's code is the code that runs, and
+    so the background child (started with dnf's sys.path) finds it too.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    if os.path.isfile(os.path.join(here, 'dnf_kernelsplit', '__init__.py')) \
+            and here not in sys.path:
+        sys.path.insert(0, here)
+
+
+_beside_this_file()
+
+from dnf_kernelsplit import config as ks_config  # noqa: E402
+from dnf_kernelsplit.command import KernelsplitCommand  # noqa: E402
 
 logger = logging.getLogger('dnf.plugin')
 
