@@ -59,12 +59,33 @@ class Kernelsplit(dnf.Plugin):
         if cli is not None:
             cli.register_command(KernelsplitCommand)
 
+    # (pluginconfpath, Config, raw values): kernelsplit.conf as read_config() read it.
+    _read = None
+
+    @classmethod
+    def read_config(cls, conf):
+        """kernelsplit.conf, read strictly (see dnf_kernelsplit.config), as dnf's API has it.
+
+        dnf calls this before it makes the plugin, to see whether `enabled` is
+        off, and reads `enabled` from the parser returned: a bad file must stop
+        dnf here, with a message, not with a traceback there.
+        """
+        return ks_config.as_parser(cls._settings(conf)[1])
+
+    @classmethod
+    def _settings(cls, conf):
+        """(Config, raw values), read once per run and pluginconfpath."""
+        key = tuple(conf.pluginconfpath)
+        if cls._read is None or cls._read[0] != key:
+            try:
+                config, values = ks_config.read(key, cls.name)
+            except ks_config.ConfigValueError as exc:
+                raise dnf.exceptions.ConfigError('kernelsplit: %s' % exc) from None
+            cls._read = (key, config, values)
+        return cls._read[1:]
+
     def config(self):
-        files = ks_config.config_files(self.base.conf.pluginconfpath, self.name)
-        try:
-            self.settings = ks_config.load(self.read_config(self.base.conf), files)
-        except ks_config.ConfigValueError as exc:
-            raise dnf.exceptions.ConfigError('kernelsplit: %s' % exc) from None
+        self.settings = self._settings(self.base.conf)[0]
         command = getattr(self.cli, 'command', None)
         if isinstance(command, KernelsplitCommand):
             command.plugin_config = self.settings
