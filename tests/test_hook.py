@@ -362,22 +362,6 @@ def test_an_internal_error_does_not_break_dnf(make_root, tmp_path):
     assert 'kernel-' + NEW in root.installed()
 
 
-def test_in_a_container_the_hook_steps_aside(tmp_path, repos):
-    # The real root "/" of a container: its kernels never boot on this hardware.
-    dbpath = tmp_path / 'rpmdb'
-    root = Installroot(tmp_path / 'ir', {'mono-split': repos['mono-split']},
-                       dnf_conf={'cachedir': str(tmp_path / 'cache'),
-                                 'logdir': str(tmp_path / 'log'),
-                                 'persistdir': str(tmp_path / 'persist')})
-    (root.home / '.rpmmacros').write_text('%%_dbpath %s\n' % dbpath)
-    command = root.dnf_command('--assumeno', 'install', 'kernel-core-' + NEW)
-    command[command.index('--installroot') + 1] = '/'
-    from harness import run
-    result = run(SRIOV.wrap(command), {**root.env, 'container': 'podman'})
-    assert 'kernel-core' in transaction_table(result), result
-    assert 'kernelsplit' not in result.stdout + result.stderr
-
-
 def test_the_re_resolve_keeps_what_weak_dependencies_may_not_pull_in(make_root, repos, tmp_path):
     # app recommends helper; the admin removed helper.  dnf remembers that across an
     # upgrade of app (exclude_from_weak_autodetect); the plugin's re-resolve, which

@@ -46,8 +46,9 @@ class Config(namedtuple('Config', [
         'buses',            # frozenset[str], or None: every bus
         'hardware_in_installroot',  # bool
         'on_missing',       # install | warn | fail
+        'container',        # None: guess (auto); True/False: this root is/is not a container's
         'source',           # the file(s) the values came from, for messages
-        ], defaults=(True, frozenset(), None, False, 'install', '(defaults)'))):
+        ], defaults=(True, frozenset(), None, False, 'install', None, '(defaults)'))):
     """The [main] settings of kernelsplit.conf, validated."""
     __slots__ = ()
 
@@ -106,12 +107,22 @@ def _choice(value: str) -> str:
     return lowered
 
 
+def _auto_or_boolean(value: str) -> Optional[bool]:
+    if value.strip().lower() == 'auto':
+        return None
+    try:
+        return _boolean(value)
+    except ValueError:
+        raise ValueError('expected auto, yes or no') from None
+
+
 _PARSERS: Mapping[str, Callable[[str], object]] = {
     'enabled': _boolean,
     'ignore_devices': _device_list,
     'buses': _bus_list,
     'hardware_in_installroot': _boolean,
     'on_missing': _choice,
+    'container': _auto_or_boolean,
 }
 
 
