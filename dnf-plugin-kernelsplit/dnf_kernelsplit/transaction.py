@@ -52,7 +52,9 @@ def step_aside_reason(base: Any, cli: Any, config: Config) -> Optional[str]:
 class HookResult(namedtuple('HookResult', [
         'plan',             # policy.TransactionPlan, or None: no kernel involved
         'packages',         # NEVRA -> hawkey package to add
-        ], defaults=(None, MappingProxyType({})))):
+        'old_kernels',      # KVER -> installed NEVRAs, for kernels losing packages that are
+                            # neither running nor the newest (report.autoremove_lines)
+        ], defaults=(None, MappingProxyType({}), MappingProxyType({})))):
     """The plan for a transaction and the hawkey packages it adds."""
     __slots__ = ()
 
@@ -123,16 +125,17 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
         logger.debug('kernelsplit: exact mode: %d answers from %s, %d computed',
                      cache.hits, cache.directory, cache.misses)
     installed_by_kver = {k.kver: k.packages for k in installed}
-    stranded = []
+    stranded, old_kernels = [], {}
     for kver, seeds in sorted(outgoing.items()):
         pkgs = release_packages(base.sack, kver, list(seeds) + list(installed_by_kver.get(kver, ())))
-        stranded += strandings(host.needs,
-                               kernel_packages(base.sack, kver, pkgs, wanted, (), added, removed,
-                                               known_builtin),
-                               running)
+        release = kernel_packages(base.sack, kver, pkgs, wanted, (), added, removed, known_builtin)
+        stranded += strandings(host.needs, release, running)
+        if kver != running and installed and kver != installed[0].kver:
+            old_kernels[kver] = tuple(sorted(p.nevra for p in release.packages if p.installed))
     plan = plan_transaction(verdicts, stranded, config.on_missing)
     return HookResult(plan, {a.package.nevra: candidates[a.package.nevra]
-                             for a in plan.install if a.package.nevra in candidates})
+                             for a in plan.install if a.package.nevra in candidates},
+                      old_kernels)
 
 
 def packages_to_add(base: Any, cli: Any, config: Config,
@@ -162,7 +165,9 @@ def packages_to_add(base: Any, cli: Any, config: Config,
     logger.debug('kernelsplit: planned in %.0f ms', (time.monotonic() - started) * 1000)
     from . import report
     if plan.refuse:
-        raise dnf.exceptions.Error(report.refusal_message(plan, config.source))
+        command = (getattr(getattr(cli, 'command', None), 'aliases', None) or (None,))[0]
+        raise dnf.exceptions.Error(report.refusal_message(plan, config.source, command,
+                                                          result.old_kernels))
     for stranding in plan.strandings:           # on_missing=warn
         logger.warning('kernelsplit: %s (on_missing=warn)', report.stranding_line(stranding))
     for verdict in plan.unjudged:
