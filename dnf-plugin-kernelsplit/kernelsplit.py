@@ -40,6 +40,9 @@ class Kernelsplit(dnf.Plugin):
 
     name = 'kernelsplit'
 
+    # (pluginconfpath, Config, raw values): kernelsplit.conf as read_config() read it.
+    _read = None
+
     # Commands whose transaction may bring or take away a kernel (dnf's and
     # dnf-plugins-core's names).  For these the devices are listed, and their
     # needs resolved, in the background from config() on, while dnf loads its
@@ -58,9 +61,6 @@ class Kernelsplit(dnf.Plugin):
         self._discovery_tried = False
         if cli is not None:
             cli.register_command(KernelsplitCommand)
-
-    # (pluginconfpath, Config, raw values): kernelsplit.conf as read_config() read it.
-    _read = None
 
     @classmethod
     def read_config(cls, conf):

@@ -7,8 +7,8 @@ line that is not KEY = VALUE, an unknown section or key, or a malformed value
 is an error that names the file (and the line, key and value) and says how to
 get dnf going again.  A key set twice in one file: the last one counts, with
 a warning.  Python's configparser reads the syntax, set up as libdnf's parser
-reads it (only `=` separates, `#` and `;` start a comment line, keys keep
-their case, one pair of quotes around a value goes).
+reads it (`#` and `;` start a comment line, keys keep their case, one pair of
+quotes around a value goes; `KEY: VALUE` is taken too).
 """
 
 from __future__ import annotations
@@ -209,8 +209,10 @@ _NO_DEFAULT_SECTION = '\0'
 def parse_text(text: str, path: str) -> ConfigFile:
     """PATH's TEXT, parsed.  ConfigValueError names the line that is not KEY = VALUE."""
     given: dict[str, list[list[str]]] = {}
+    # configparser's own delimiters (= and :): a custom set costs a regex compile
+    # on every dnf run.
     parser = configparser.ConfigParser(
-        delimiters=('=',), comment_prefixes=('#', ';'), strict=False, interpolation=None,
+        comment_prefixes=('#', ';'), strict=False, interpolation=None,
         default_section=_NO_DEFAULT_SECTION, dict_type=_recorder(given))
     parser.optionxform = str            # type: ignore[assignment,method-assign]
     lines = text.splitlines()
