@@ -8,11 +8,11 @@ BUILD   := $(CURDIR)/build
 # mmdebstrap + the keyring build the Debian sid chroot the dnf5 tests run in (tests/sidchroot.py).
 DEBIAN_PACKAGES := dnf python3-dnf rpm createrepo-c umockdev python3-pyudev kmod libkmod2 \
 	libkmod-dev python3-pytest python3-systemd gcc libc6-dev binutils xz-utils zstd \
-	util-linux make apt python3-createrepo-c \
+	util-linux make apt python3-createrepo-c groff-base man-db \
 	mmdebstrap debian-archive-keyring
 FEDORA_PACKAGES := python3-dnf rpm-build createrepo_c umockdev python3-pyudev kmod kmod-libs \
 	kmod-devel python3-pytest python3-systemd gcc binutils xz zstd util-linux make \
-	python3-createrepo_c python3-dnf-plugins-core
+	python3-createrepo_c python3-dnf-plugins-core groff-base man-db
 
 .PHONY: deps test demo bench rpm clean
 
@@ -49,7 +49,7 @@ rpm: deps
 	    --transform 's,^,dnf-plugin-kernelsplit-$(VERSION)/,' \
 	    README.md kernelsplit.spec dnf-plugin-kernelsplit/kernelsplit.py \
 	    dnf-plugin-kernelsplit/dnf_kernelsplit/*.py etc/dnf/plugins/kernelsplit.conf \
-	    rpm/modalias.attr rpm/modalias.prov
+	    rpm/modalias.attr rpm/modalias.prov man/dnf-kernelsplit.8 man/kernelsplit.conf.5
 	rpmbuild -bb --define '_topdir $(BUILD)/rpmbuild' kernelsplit.spec
 	@ls $(BUILD)/rpmbuild/RPMS/noarch/*.rpm
 

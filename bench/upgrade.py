@@ -52,7 +52,7 @@ import kernelrepo  # noqa: E402
 import realdata  # noqa: E402
 import realkernel  # noqa: E402
 from dnf_kernelsplit.kmod import ModuleIndex  # noqa: E402
-from harness import DBPATH, PYTHON, TESTBED_EXEC, Installroot  # noqa: E402
+from harness import DBPATH, PLUGIN_NOT_LOADED, PYTHON, TESTBED_EXEC, Installroot  # noqa: E402
 
 TARGET_TIME, TARGET_RSS_MB = 0.05, 10.0
 DISTRO = dict(installed=1000, installed_files=164, available=60000, files=52)
@@ -89,6 +89,8 @@ def measure(root: Installroot, host: Path, drivers: Path, rounds: int, work: Pat
                 '--'] + root.dnf_command('-C', '--assumeno', *dnf_args, plugin=plugin)
 
     shown = subprocess.run(command(True), env=env, capture_output=True, text=True)
+    if PLUGIN_NOT_LOADED in shown.stdout + shown.stderr:   # else "on" would be dnf alone
+        raise SystemExit('the plugin did not load: %s' % shown.stderr)
     lines = [l for l in shown.stdout.splitlines() if l.startswith('kernelsplit:')]
     samples: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for round_ in range(rounds):
@@ -120,6 +122,7 @@ def measure(root: Installroot, host: Path, drivers: Path, rounds: int, work: Pat
 def background_child(host: Path, drivers: Path, rounds: int, work: Path, root: Path) -> dict:
     """Wall time and peak RSS of the child background.BackgroundHost starts for ROOT."""
     from dnf_kernelsplit import background
+    # dnf's sys.path as kernelsplit.py leaves it when loaded from the checkout
     path = [str(ROOT / 'dnf-plugin-kernelsplit')] + [p for p in sys.path if p]
     command = ['umockdev-run', '-d', str(host), '--', PYTHON, str(TESTBED_EXEC), str(drivers),
                '--', PYTHON, '-S', '-c', background._CHILD_CODE % (path,), '*', str(root)]

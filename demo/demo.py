@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / 'tests'), str(ROOT / 'dnf-plugin-kernelsplit')]
+# The demo's own helpers; dnf finds the plugin through --setopt=pluginpath alone.
+sys.path.insert(0, str(ROOT / 'tests'))
 
 import kernelrepo  # noqa: E402
 from harness import Host, Installroot  # noqa: E402

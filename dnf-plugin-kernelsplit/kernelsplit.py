@@ -5,12 +5,32 @@
 # dnf_kernelsplit package.
 
 import logging
+import os
+import sys
 
 import dnf
 import dnf.exceptions
 
-from dnf_kernelsplit import config as ks_config
-from dnf_kernelsplit.command import KernelsplitCommand
+
+def _beside_this_file() -> None:
+    """Let a checkout's dnf_kernelsplit/, next to this file, be imported.
+
+    dnf imports this file by path and puts no directory on sys.path.  Installed,
+    the package is in site-packages and dnf-plugins/ holds this file alone; from
+    a checkout, --setopt=pluginpath=<checkout>/dnf-plugin-kernelsplit is all it
+    takes.  First on sys.path, so the checkout's code is the code that runs, and
+    so the background child (started with dnf's sys.path) finds it too.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    if os.path.isfile(os.path.join(here, 'dnf_kernelsplit', '__init__.py')) \
+            and here not in sys.path:
+        sys.path.insert(0, here)
+
+
+_beside_this_file()
+
+from dnf_kernelsplit import config as ks_config  # noqa: E402
+from dnf_kernelsplit.command import KernelsplitCommand  # noqa: E402
 
 logger = logging.getLogger('dnf.plugin')
 
@@ -19,6 +39,9 @@ class Kernelsplit(dnf.Plugin):
     """Adds the driver subpackages present hardware needs to kernel transactions."""
 
     name = 'kernelsplit'
+
+    # (pluginconfpath, Config, raw values): kernelsplit.conf as read_config() read it.
+    _read = None
 
     # Commands whose transaction may bring or take away a kernel (dnf's and
     # dnf-plugins-core's names).  For these the devices are listed, and their
@@ -39,12 +62,30 @@ class Kernelsplit(dnf.Plugin):
         if cli is not None:
             cli.register_command(KernelsplitCommand)
 
+    @classmethod
+    def read_config(cls, conf):
+        """kernelsplit.conf, read strictly (see dnf_kernelsplit.config), as dnf's API has it.
+
+        dnf calls this before it makes the plugin, to see whether `enabled` is
+        off, and reads `enabled` from the parser returned: a bad file must stop
+        dnf here, with a message, not with a traceback there.
+        """
+        return ks_config.as_parser(cls._settings(conf)[1])
+
+    @classmethod
+    def _settings(cls, conf):
+        """(Config, raw values), read once per run and pluginconfpath."""
+        key = tuple(conf.pluginconfpath)
+        if cls._read is None or cls._read[0] != key:
+            try:
+                config, values = ks_config.read(key, cls.name)
+            except ks_config.ConfigValueError as exc:
+                raise dnf.exceptions.ConfigError('kernelsplit: %s' % exc) from None
+            cls._read = (key, config, values)
+        return cls._read[1:]
+
     def config(self):
-        files = ks_config.config_files(self.base.conf.pluginconfpath, self.name)
-        try:
-            self.settings = ks_config.load(self.read_config(self.base.conf), files)
-        except ks_config.ConfigValueError as exc:
-            raise dnf.exceptions.ConfigError('kernelsplit: %s' % exc) from None
+        self.settings = self._settings(self.base.conf)[0]
         command = getattr(self.cli, 'command', None)
         if isinstance(command, KernelsplitCommand):
             command.plugin_config = self.settings

@@ -15,10 +15,11 @@ def test_running_kernel_first_else_newest(installed, running, expected):
     assert index_candidates(installed, running) == expected
 
 
-def test_roots(monkeypatch, tmp_path):
-    monkeypatch.setenv('container', 'podman')
-    assert 'container=podman' in in_container()
-    assert 'container' in foreign_root_reason(Config(), '/')
+def test_roots(tmp_path):
+    (tmp_path / '.dockerenv').touch()       # the markers: see test_container.py
+    assert in_container(str(tmp_path)) == '/.dockerenv exists (docker)'
+    assert 'container: /.dockerenv exists' in foreign_root_reason(Config(), '/', str(tmp_path))
+    assert foreign_root_reason(Config(container=False), '/', str(tmp_path)) is None
     # an installroot is judged only when the configuration says this machine boots it
     assert 'hardware_in_installroot=yes' in foreign_root_reason(Config(), str(tmp_path))
     assert foreign_root_reason(Config(hardware_in_installroot=True), str(tmp_path)) is None

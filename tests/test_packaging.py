@@ -62,3 +62,22 @@ def test_installed_rpm_runs_the_check(built_rpm, tmp_path, repos):
         '/usr/bin/python3', '-c', 'import dnf_kernelsplit; print(dnf_kernelsplit.__file__)'],
         env).stdout
     assert 'kernel-drivers-sriov-6.9.1-1.x86_64' in result.stdout
+
+
+def test_the_man_pages_are_shipped_and_render(built_rpm, tmp_path):
+    files = query(built_rpm, '-l')
+    for page in ('/usr/share/man/man8/dnf-kernelsplit.8', '/usr/share/man/man5/kernelsplit.conf.5'):
+        shipped = [f for f in files if f == page or f.startswith(page + '.')]   # maybe compressed
+        assert len(shipped) == 1, (page, files)
+        assert shipped[0] in query(built_rpm, '-d')                          # marked as docs
+    unpacked = tmp_path / 'unpacked'
+    unpacked.mkdir()
+    subprocess.run(['rpm', '--root', str(unpacked), '--dbpath', '/var/lib/rpm', '-i', '--nodeps',
+                    str(built_rpm)], check=True, capture_output=True)
+    pages = sorted((unpacked / 'usr/share/man').rglob('*.[58]*'))
+    assert len(pages) == 2, pages
+    for page in pages:
+        shown = subprocess.run(['man', '--warnings', '-l', str(page)], capture_output=True,
+                               text=True, env={'MANWIDTH': '80', 'PATH': '/usr/bin:/bin'})
+        assert shown.returncode == 0 and shown.stderr == '', (page, shown.stderr)
+        assert 'kernelsplit' in shown.stdout

@@ -1,20 +1,32 @@
 """The plugin's configuration: read once, validated, frozen.
 
-A malformed value is an error that names the file, the key and the value, and
-says how to get dnf going again.
+dnf reads NAME.conf from every directory of its pluginconfpath, later files
+winning.  Every file that is there is read strictly: a file that cannot be
+read (a directory in its place, no permission), a byte that is not UTF-8, a
+line that is not KEY = VALUE, an unknown section or key, or a malformed value
+is an error that names the file (and the line, key and value) and says how to
+get dnf going again.  A key set twice in one file: the last one counts, with
+a warning.  Python's configparser reads the syntax, set up as libdnf's parser
+reads it (`#` and `;` start a comment line, keys keep their case, one pair of
+quotes around a value goes; `KEY: VALUE` is taken too).
 """
 
 from __future__ import annotations
 
+import configparser
+import logging
 import os
 import re
 from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
-    from typing import Callable, Iterable, Mapping, Optional, Sequence
+    from typing import Callable, Iterable, Mapping, Optional
+
+logger = logging.getLogger('dnf.plugin')
 
 SECTION = 'main'
+WAY_OUT = 'fix the file or run dnf with --disableplugin=kernelsplit'
 ON_MISSING_CHOICES = ('install', 'warn', 'fail')
 
 _TRUE = frozenset({'1', 'yes', 'true', 'on'})
@@ -34,8 +46,9 @@ class Config(namedtuple('Config', [
         'buses',            # frozenset[str], or None: every bus
         'hardware_in_installroot',  # bool
         'on_missing',       # install | warn | fail
+        'container',        # None: guess (auto); True/False: this root is/is not a container's
         'source',           # the file(s) the values came from, for messages
-        ], defaults=(True, frozenset(), None, False, 'install', '(defaults)'))):
+        ], defaults=(True, frozenset(), None, False, 'install', None, '(defaults)'))):
     """The [main] settings of kernelsplit.conf, validated."""
     __slots__ = ()
 
@@ -94,64 +107,170 @@ def _choice(value: str) -> str:
     return lowered
 
 
+def _auto_or_boolean(value: str) -> Optional[bool]:
+    if value.strip().lower() == 'auto':
+        return None
+    try:
+        return _boolean(value)
+    except ValueError:
+        raise ValueError('expected auto, yes or no') from None
+
+
 _PARSERS: Mapping[str, Callable[[str], object]] = {
     'enabled': _boolean,
     'ignore_devices': _device_list,
     'buses': _bus_list,
     'hardware_in_installroot': _boolean,
     'on_missing': _choice,
+    'container': _auto_or_boolean,
 }
 
 
-def config_from_values(values: Mapping[str, str], source: str,
-                       origin: Callable[[str], str] = lambda key: '') -> Config:
-    """A Config from the [main] KEY -> raw VALUE pairs read from SOURCE.
-
-    ORIGIN names the file a key came from, for the error message.
-    """
+def config_from_values(values: Mapping[str, str], source: str) -> Config:
+    """A Config from the [main] KEY -> raw VALUE pairs read from SOURCE."""
     parsed: dict[str, object] = {}
     for key, raw in values.items():
         parser = _PARSERS.get(key)
         if parser is None:
-            raise ConfigValueError(
-                '%s: unknown key %r in [%s] (known: %s); fix the file or run dnf '
-                'with --disableplugin=kernelsplit'
-                % (origin(key) or source, key, SECTION, ', '.join(sorted(_PARSERS))))
+            raise ConfigValueError('%s: unknown key %r in [%s] (known: %s); %s'
+                                   % (source, key, SECTION, ', '.join(sorted(_PARSERS)), WAY_OUT))
         try:
             parsed[key] = parser(raw)
         except ValueError as exc:
-            raise ConfigValueError(
-                '%s: [%s] %s = %r is not valid: %s; fix the file or run dnf with '
-                '--disableplugin=kernelsplit' % (origin(key) or source, SECTION, key, raw, exc)
-            ) from None
+            raise ConfigValueError('%s: [%s] %s = %r is not valid: %s; %s'
+                                   % (source, SECTION, key, raw, exc, WAY_OUT)) from None
     return Config(source=source, **parsed)  # type: ignore[arg-type]
 
 
-def config_files(pluginconfpath: Sequence[str], name: str = 'kernelsplit') -> list[str]:
-    """The files dnf's read_config() reads for NAME, in reading order."""
-    files = [os.path.join(path, '%s.conf' % name) for path in pluginconfpath]
-    return [f for f in files if os.path.isfile(f)]
+def config_paths(pluginconfpath: Iterable[str], name: str = 'kernelsplit') -> list[str]:
+    """Where dnf looks for NAME.conf, in reading order (as dnf.Plugin.read_config)."""
+    return ['%s/%s.conf' % (path, name) for path in pluginconfpath]
 
 
-def load(parser, files: Iterable[str]) -> Config:
-    """A Config from the libdnf ConfigParser dnf's Plugin.read_config() returned.
+def read_text(path: str) -> Optional[str]:
+    """PATH's text; None when nothing is there.  ConfigValueError when it cannot be used."""
+    try:
+        with open(path, 'rb') as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            raise ConfigValueError('%s: a symbolic link to nothing; %s' % (path, WAY_OUT)) from None
+        return None
+    except IsADirectoryError:
+        raise ConfigValueError('%s: is a directory, not a configuration file; %s'
+                               % (path, WAY_OUT)) from None
+    except OSError as exc:
+        raise ConfigValueError('%s: cannot be read (%s); %s'
+                               % (path, exc.strerror or exc, WAY_OUT)) from None
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        number = data.count(b'\n', 0, exc.start) + 1
+        line = data.splitlines()[number - 1].decode('utf-8', 'backslashreplace')
+        raise ConfigValueError("%s, line %d: byte 0x%02x is not UTF-8 text: '%s'; %s"
+                               % (path, number, data[exc.start], line, WAY_OUT)) from None
 
-    FILES are the files that parser read; later ones win, as they do in dnf.
+
+class ConfigFile(namedtuple('ConfigFile', [
+        'path',             # str
+        'values',           # dict[str, str]: [main] KEY -> raw VALUE (the last one given)
+        'repeated',         # dict[str, tuple[str, ...]]: KEY -> every VALUE given, when several
+        ])):
+    """One configuration file, parsed."""
+    __slots__ = ()
+
+
+def _recorder(given: dict[str, list[list[str]]]) -> type:
+    """A dict_type for configparser that notes every value each key is given.
+
+    While it reads, configparser stores a KEY = VALUE line as a list of the
+    value's lines (continuation lines are appended to it), and replaces it
+    with the joined text at the end; only those lists are noted.
     """
-    files = list(files)
-    source = files[-1] if files else '(defaults)'
-    if not parser.has_section(SECTION):
-        return Config(source=source)
-    values = {key: parser.get(SECTION, key) for key in parser.options(SECTION)}
+    class Recorded(dict):
+        def __setitem__(self, key, value):
+            if isinstance(value, list):
+                given.setdefault(key, []).append(value)
+            super().__setitem__(key, value)
+    return Recorded
 
-    def origin(key: str) -> str:
-        for path in reversed(files):
-            try:
-                with open(path, encoding='utf-8', errors='replace') as handle:
-                    if re.search(r'^\s*%s\s*[=:]' % re.escape(key), handle.read(), re.M):
-                        return path
-            except OSError:
-                continue
-        return source
 
-    return config_from_values(values, source, origin)
+def _unquoted(value: str) -> str:
+    """As libdnf: one pair of matching quotes around a value is not part of it."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in '"\'':
+        return value[1:-1]
+    return value
+
+
+# No section of a plugin's file is special to dnf; configparser's DEFAULT is.
+_NO_DEFAULT_SECTION = '\0'
+
+
+def parse_text(text: str, path: str) -> ConfigFile:
+    """PATH's TEXT, parsed.  ConfigValueError names the line that is not KEY = VALUE."""
+    given: dict[str, list[list[str]]] = {}
+    # configparser's own delimiters (= and :): a custom set costs a regex compile
+    # on every dnf run.
+    parser = configparser.ConfigParser(
+        comment_prefixes=('#', ';'), strict=False, interpolation=None,
+        default_section=_NO_DEFAULT_SECTION, dict_type=_recorder(given))
+    parser.optionxform = str            # type: ignore[assignment,method-assign]
+    lines = text.splitlines()
+    try:
+        parser.read_string(text, source=path)
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigValueError("%s, line %d: '%s' comes before any [section] header; settings "
+                               'go under [%s]; %s' % (path, exc.lineno, exc.line.strip(), SECTION,
+                                                      WAY_OUT)) from None
+    except configparser.ParsingError as exc:
+        number = exc.errors[0][0]
+        raise ConfigValueError("%s, line %d: '%s' is not KEY = VALUE; %s"
+                               % (path, number, lines[number - 1].strip(), WAY_OUT)) from None
+    for section in parser.sections():
+        if section != SECTION:
+            raise ConfigValueError('%s: unknown section [%s] (kernelsplit reads [%s]); %s'
+                                   % (path, section, SECTION, WAY_OUT))
+    values = {key: _unquoted(raw) for key, raw in parser.items(SECTION)} \
+        if parser.has_section(SECTION) else {}
+    repeated = {key: tuple(_unquoted('\n'.join(value).rstrip()) for value in values_given)
+                for key, values_given in given.items() if len(values_given) > 1}
+    return ConfigFile(path, values, repeated)
+
+
+def repeated_key_line(config_file: ConfigFile, key: str) -> str:
+    values = config_file.repeated[key]
+    return ('kernelsplit: %s: [%s] %s is set more than once (%s, then %r); the last one, %r, '
+            'counts' % (config_file.path, SECTION, key, ', '.join(repr(v) for v in values[:-1]),
+                        values[-1], values[-1]))
+
+
+def read(pluginconfpath: Iterable[str], name: str = 'kernelsplit'
+         ) -> tuple[Config, dict[str, str]]:
+    """The Config from every NAME.conf in PLUGINCONFPATH, and the raw [main] values.
+
+    SOURCE, named in messages that say what to set, is the last file read (its
+    values win), else where dnf would look first.
+    """
+    paths = config_paths(pluginconfpath, name)
+    values: dict[str, str] = {}
+    read_from = []
+    for path in paths:
+        text = read_text(path)
+        if text is None:
+            continue
+        config_file = parse_text(text, path)
+        config_from_values(config_file.values, path)        # each file's own errors
+        for key in config_file.repeated:
+            logger.warning('%s', repeated_key_line(config_file, key))
+        values.update(config_file.values)
+        read_from.append(path)
+    source = read_from[-1] if read_from else paths[0] if paths else Config().source
+    return config_from_values(values, source), values
+
+
+def as_parser(values: Mapping[str, str]) -> configparser.ConfigParser:
+    """The [main] VALUES as the parser dnf.Plugin.read_config() returns (dnf reads `enabled`)."""
+    parser = configparser.ConfigParser(interpolation=None, default_section=_NO_DEFAULT_SECTION)
+    parser.optionxform = str            # type: ignore[assignment,method-assign]
+    parser.read_dict({SECTION: dict(values)})
+    return parser

@@ -24,24 +24,69 @@ from .modules import DeviceNeed, device_needs
 
 logger = logging.getLogger('dnf.plugin')
 
-_CONTAINER_MARKERS = ('/run/.containerenv', '/.dockerenv', '/run/systemd/container')
+def _first_line(path: str) -> str:
+    """PATH's first line, stripped; '' when it is absent, empty or cannot be read."""
+    try:
+        with open(path, 'rb') as handle:
+            return handle.readline().decode('utf-8', 'replace').strip()
+    except OSError:
+        return ''
 
 
-def in_container() -> Optional[str]:
-    """Why this looks like a container (its kernel and hardware are the host's), or None."""
-    if os.environ.get('container'):
-        return 'container=%s in the environment' % os.environ['container']
-    for marker in _CONTAINER_MARKERS:
-        if os.path.exists(marker):
-            return '%s exists' % marker
+def _environ_value(path: str, name: str) -> str:
+    """NAME's value in a /proc/PID/environ file; '' when unset or the file cannot be read."""
+    try:
+        with open(path, 'rb') as handle:
+            data = handle.read()
+    except OSError:         # another user's PID 1: only root (CAP_SYS_PTRACE) may look
+        return ''
+    prefix = name.encode() + b'='
+    for entry in data.split(b'\0'):
+        if entry.startswith(prefix):
+            return entry[len(prefix):].decode('utf-8', 'replace').strip()
+    return ''
+
+
+def in_container(root: str = '/') -> Optional[str]:
+    """The marker that makes ROOT look like a container's, or None.
+
+    systemd-detect-virt's rules (detect_container() in systemd's virt.c), in
+    its order: OpenVZ (/proc/vz without /proc/bc), WSL (the kernel release
+    says so), what the container manager says (/run/host/container-manager,
+    then /run/systemd/container, then PID 1's container= variable, which only
+    root may read: otherwise systemd goes on, and so does this), then the
+    files podman and docker leave (/run/.containerenv, /.dockerenv).  Left
+    out: proot (a tracer) and systemd's last guess, a cgroup namespace.  A
+    sandbox or VM that boots its own kernel may still carry /.dockerenv: the
+    `container` key overrides the guess.
+    """
+    def at(path: str) -> str:
+        return os.path.join(root, path.lstrip('/'))
+
+    if os.path.exists(at('/proc/vz')) and not os.path.exists(at('/proc/bc')):
+        return '/proc/vz without /proc/bc (OpenVZ)'
+    release = _first_line(at('/proc/sys/kernel/osrelease'))
+    if 'Microsoft' in release or 'WSL' in release:
+        return '/proc/sys/kernel/osrelease says %r (WSL)' % release
+    for path in ('/run/host/container-manager', '/run/systemd/container'):
+        manager = _first_line(at(path))
+        if manager:
+            return '%s says %r' % (path, manager)
+    manager = _environ_value(at('/proc/1/environ'), 'container')
+    if manager:
+        return "container=%s in PID 1's environment" % manager
+    for path, manager in (('/run/.containerenv', 'podman'), ('/.dockerenv', 'docker')):
+        if os.path.lexists(at(path)):
+            return '%s exists (%s)' % (path, manager)
     return None
 
 
-def foreign_root_reason(config: Config, installroot: str) -> Optional[str]:
-    """Why ROOT's kernels are not to be judged against this machine's hardware, or None.
+def foreign_root_reason(config: Config, installroot: str, root: str = '/') -> Optional[str]:
+    """Why INSTALLROOT's kernels are not to be judged against this machine's hardware, or None.
 
     An installroot other than / is some other system unless the configuration
-    says it is one this machine will boot; a container's own root never boots.
+    says it is one this machine will boot; a container's own root never boots
+    (the `container` key, else in_container(ROOT), says whether this is one).
     """
     if os.path.realpath(installroot) != '/':
         if config.hardware_in_installroot:
@@ -49,10 +94,15 @@ def foreign_root_reason(config: Config, installroot: str) -> Optional[str]:
         return ('--installroot %s is not this machine; set hardware_in_installroot=yes in %s '
                 'to judge its kernels against this machine\'s hardware'
                 % (installroot, config.source))
-    container = in_container()
-    if container:
-        return ('this looks like a container (%s): its kernels are never booted on this '
-                'hardware' % container)
+    if config.container:
+        return ('container = yes in %s: this is a container, whose kernels are never booted '
+                'on this hardware' % config.source)
+    if config.container is None:
+        marker = in_container(root)
+        if marker:
+            return ('this looks like a container: %s, and a container\'s kernels are never '
+                    'booted on this hardware; if this machine boots its own kernel, set '
+                    'container = no in %s' % (marker, config.source))
     return None
 
 

@@ -77,7 +77,10 @@ class HookResult(namedtuple('HookResult', [
         'packages',         # NEVRA -> the lookup's package to add
         'incoming',         # KVER -> its newest kernel package, for the kernels coming in
         'installed',        # tuple[packages.InstalledKernel, ...], newest first
-        ], defaults=(None, MappingProxyType({}), MappingProxyType({}), ()))):
+        'old_kernels',      # KVER -> installed NEVRAs, for kernels losing packages that are
+                            # neither running nor the newest (report.autoremove_lines)
+        ], defaults=(None, MappingProxyType({}), MappingProxyType({}), (),
+                     MappingProxyType({})))):
     """The plan for a transaction, the packages it adds, and the kernels around."""
     __slots__ = ()
 
@@ -161,18 +164,18 @@ def judge_transaction(config: Config, root: str, lookup: Any, forward: Sequence[
     if cache.hits or cache.misses:
         logger.debug('kernelsplit: exact mode: %d answers from %s, %d computed',
                      cache.hits, cache.directory, cache.misses)
-    stranded = []
+    stranded, old_kernels = [], {}
     for kver, shipped in sorted(outgoing.items()):
         pkgs = release_packages(lookup, kver, list(shipped.packages) +
                                 list(installed_by_kver.get(kver, ())))
-        stranded += strandings(host.needs,
-                               kernel_packages(lookup, kver, pkgs, wanted, (), added, removed,
-                                               known_builtin),
-                               running)
+        release = kernel_packages(lookup, kver, pkgs, wanted, (), added, removed, known_builtin)
+        stranded += strandings(host.needs, release, running)
+        if kver != running and installed and kver != installed[0].kver:
+            old_kernels[kver] = tuple(sorted(p.nevra for p in release.packages if p.installed))
     plan = plan_transaction(verdicts, stranded, config.on_missing)
     newest = {kver: newest_first(shipped.packages)[0] for kver, shipped in incoming.items()}
     return HookResult(plan, {a.package.nevra: candidates[a.package.nevra]
                              for a in plan.install if a.package.nevra in candidates},
-                      newest, tuple(installed))
+                      newest, tuple(installed), old_kernels)
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
-    from typing import Any, Iterable, Sequence
+    from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from .hardware import Device
 from .policy import MISSING, CheckResult, DeviceVerdict, KernelVerdict
@@ -207,9 +208,43 @@ def stranding_line(stranding: Any) -> str:
         stranding.kver, running))
 
 
-def refusal_message(plan: Any, config_source: str) -> str:
+ONE_OFF_WAY_OUT = 'or run dnf with --disableplugin=kernelsplit for this one transaction.'
+
+
+def autoremove_lines(strandings: Sequence[Any], old_kernels: Mapping[str, Sequence[str]]
+                     ) -> list[str]:
+    """What to do instead when autoremove would take driver packages devices need.
+
+    OLD_KERNELS: the installed packages of each installed kernel that is
+    neither the running nor the newest one, by release.  Such a kernel is
+    better removed whole than left without its drivers.
+    """
+    taken: dict[str, list[str]] = {}
+    for stranding in strandings:
+        nevras = taken.setdefault(stranding.kver, [])
+        if stranding.package.nevra not in nevras:
+            nevras.append(stranding.package.nevra)
+    lines = []
+    for kver, nevras in taken.items():
+        if kver in old_kernels:
+            lines.append('autoremove would take %s from kernel %s and leave the rest of that '
+                         'kernel installed; the clean way is to remove that whole kernel:'
+                         % (', '.join(nevras), kver))
+            lines.append('  dnf remove ' + ' '.join(old_kernels[kver]))
+    kept = [nevra for nevras in taken.values() for nevra in nevras]
+    lines.append('To keep %s instead: dnf mark install %s'
+                 % ('it' if len(kept) == 1 else 'them', ' '.join(kept)))
+    return lines
+
+
+def refusal_message(plan: Any, config_source: str, command: Optional[str] = None,
+                    old_kernels: Mapping[str, Sequence[str]] = MappingProxyType({})) -> str:
+    """Why the transaction is refused, and every way out: the settings in CONFIG_SOURCE,
+    --disableplugin for this once, and for COMMAND autoremove what to do instead."""
     lines = ['kernelsplit: refusing the transaction:']
     lines += ['  ' + stranding_line(s) for s in plan.strandings]
+    if command == 'autoremove' and plan.strandings:
+        lines += autoremove_lines(plan.strandings, old_kernels)
     if plan.on_missing == 'fail':
         lines += ['  kernel %s needs %s for %s' % (a.kver, a.package.nevra,
                                                 devices_and_modules(a.reasons))
@@ -219,8 +254,9 @@ def refusal_message(plan: Any, config_source: str) -> str:
             lines.append('Install them in the same transaction (%s),' %
                          install_command(a.package for a in plan.additions))
         lines.append('or add the devices to ignore_devices, or set on_missing=install or '
-                     'on_missing=warn, in %s.' % config_source)
+                     'on_missing=warn, in %s,' % config_source)
     else:
         lines.append('To go on anyway, add the devices to ignore_devices or set on_missing=warn '
-                     'in %s.' % config_source)
+                     'in %s,' % config_source)
+    lines.append(ONE_OFF_WAY_OUT)
     return '\n'.join(lines)

@@ -101,7 +101,9 @@ def packages_to_add(base: Any, cli: Any, config: Config,
     logger.debug('kernelsplit: planned in %.0f ms', (time.monotonic() - started) * 1000)
     from . import report
     if plan.refuse:
-        raise dnf.exceptions.Error(report.refusal_message(plan, config.source))
+        command = (getattr(getattr(cli, 'command', None), 'aliases', None) or (None,))[0]
+        raise dnf.exceptions.Error(report.refusal_message(plan, config.source, command,
+                                                          result.old_kernels))
     for stranding in plan.strandings:           # on_missing=warn
         logger.warning('kernelsplit: %s (on_missing=warn)', report.stranding_line(stranding))
     for verdict in plan.unjudged:
