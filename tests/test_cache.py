@@ -5,7 +5,7 @@ import os
 import pytest
 
 from dnf_kernelsplit import cache as cache_module
-from dnf_kernelsplit.cache import ExactModeCache
+from dnf_kernelsplit.cache import AnswerCache
 from dnf_kernelsplit.packages_dnf4 import Dnf4Lookup
 from harness import dnf_base
 
@@ -16,7 +16,7 @@ NEW = '6.9.1-1.x86_64'
 
 
 def test_an_answer_comes_back_as_it_went_in(tmp_path):
-    cache = ExactModeCache.in_cachedir(str(tmp_path))
+    cache = AnswerCache.in_cachedir(str(tmp_path))
     key = cache.key('kernel-drivers-gpu-6.9.1-1.x86_64', SHA256, ALIASES)
     assert cache.get(key) is None
     cache.put(key, ANSWER)
@@ -26,7 +26,7 @@ def test_an_answer_comes_back_as_it_went_in(tmp_path):
 
 
 def test_the_key_is_the_package_content_and_the_set_of_modaliases(tmp_path):
-    cache = ExactModeCache.in_cachedir(str(tmp_path))
+    cache = AnswerCache.in_cachedir(str(tmp_path))
     key = cache.key('kernel-drivers-6.9.1-1.x86_64', SHA256, ALIASES)
     assert key == cache.key('kernel-drivers-6.9.1-1.x86_64', SHA256, ALIASES[::-1] + ALIASES)
     assert len({key,
@@ -35,12 +35,12 @@ def test_the_key_is_the_package_content_and_the_set_of_modaliases(tmp_path):
                 cache.key('kernel-drivers-6.9.1-2.x86_64', SHA256, ALIASES)}) == 4
     # a package without a checksum (a local .rpm) or no cachedir: nothing is kept
     assert cache.key('kernel-drivers-6.9.1-1.x86_64', None, ALIASES) is None
-    assert ExactModeCache.in_cachedir(None).key('k', SHA256, ALIASES) is None
+    assert AnswerCache.in_cachedir(None).key('k', SHA256, ALIASES) is None
 
 
 @pytest.mark.parametrize('content', [b'', b'\x00garbage', b'\xe9\x01\x00\x00\x00'])
 def test_a_corrupt_entry_is_a_miss(tmp_path, content):
-    cache = ExactModeCache.in_cachedir(str(tmp_path))
+    cache = AnswerCache.in_cachedir(str(tmp_path))
     key = cache.key('kernel-drivers-6.9.1-1.x86_64', SHA256, ALIASES)
     cache.put(key, ANSWER)
     (tmp_path / 'kernelsplit' / key).write_bytes(content)
@@ -49,7 +49,7 @@ def test_a_corrupt_entry_is_a_miss(tmp_path, content):
 
 def test_an_unwritable_cachedir_only_means_no_cache(tmp_path):
     (tmp_path / 'kernelsplit').write_text('a file where the directory should be')
-    cache = ExactModeCache.in_cachedir(str(tmp_path))
+    cache = AnswerCache.in_cachedir(str(tmp_path))
     key = cache.key('kernel-drivers-6.9.1-1.x86_64', SHA256, ALIASES)
     cache.put(key, ANSWER)        # logs, does not raise
     assert cache.get(key) is None
@@ -57,7 +57,7 @@ def test_an_unwritable_cachedir_only_means_no_cache(tmp_path):
 
 def test_the_oldest_entries_go_past_the_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(cache_module, 'MAX_ENTRIES', 3)
-    cache = ExactModeCache.in_cachedir(str(tmp_path))
+    cache = AnswerCache.in_cachedir(str(tmp_path))
     keys = [cache.key('kernel-drivers-6.9.%d-1.x86_64' % n, SHA256, ALIASES) for n in range(5)]
     for age, key in enumerate(keys):
         cache.put(key, ANSWER)
@@ -82,10 +82,10 @@ def test_kernel_packages_reads_what_it_computed_before(make_root, tmp_path):
 
         plain = release(None)
         assert plain.exact, 'the fixture must match something'
-        cache = ExactModeCache.in_cachedir(str(tmp_path))
+        cache = AnswerCache.in_cachedir(str(tmp_path))
         assert release(cache) == plain
         assert (cache.hits, cache.misses) == (0, len(pkgs))
-        again = ExactModeCache.in_cachedir(str(tmp_path))
+        again = AnswerCache.in_cachedir(str(tmp_path))
         assert release(again) == plain
         assert (again.hits, again.misses) == (len(pkgs), 0)
 

@@ -170,15 +170,15 @@ def test_install_kernel_core_alone_from_a_full_kernel(make_root):
         'kernel-core-' + NEW, 'kernel-drivers-' + NEW, 'kernel-drivers-sriov-' + NEW}
 
 
-def test_without_modalias_provides_the_hook_says_what_it_cannot_judge(make_root):
-    root = make_root('split')
+def test_with_inspect_never_the_hook_says_what_it_cannot_judge(make_root):
+    root = make_root('split', plugin_conf={'inspect': 'never'})
     root.install('kernel-core-' + OLD)
     result = upgraded(root, COREONLY)
     assert added_lines(result) == []
     line = next(l for l in result.stdout.splitlines() if 'cannot judge' in l)
     assert line.startswith('kernelsplit: cannot judge 6 device(s) without a driver for kernel '
                            + NEW)
-    assert '0000:3b:00.0 [8086:1572]' in line and 'modalias() provides' in line
+    assert '0000:3b:00.0 [8086:1572]' in line and 'inspect = never' in line
     assert 'kernel-drivers-sriov-' + NEW in line
     check = root.check('--json', host=COREONLY)
     rows = {d['slot']: d for d in check.json()['kernels'][0]['devices']}

@@ -14,7 +14,9 @@ GPU = PackageRef('kernel-drivers-gpu-6.9.1-1.x86_64', 'kernel-drivers-gpu', Fals
 GPU_INSTALLED = PackageRef(GPU.nevra, GPU.name, True)
 RELEASE = KernelPackages('6.9.1-1.x86_64', (CORE, SRIOV, GPU), {
     'nvme': (CORE,), 'i40e': (SRIOV,), 'iavf': (SRIOV,), 'nouveau': (GPU,),
-}, shipping=frozenset({CORE.nevra, SRIOV.nevra, GPU.nevra}))
+}, shipping=frozenset({CORE.nevra, SRIOV.nevra, GPU.nevra}),
+   unread={SRIOV.nevra: 'inspect = never in kernelsplit.conf',
+           GPU.nevra: 'inspect = never in kernelsplit.conf'})
 BUILTIN = frozenset({'pcieport', 'virtio_pci'})
 
 
@@ -82,14 +84,14 @@ def test_exact_matches_decide_an_unresolved_device():
     assert (verdict.status, verdict.modules) == (OK, (entry.pattern,))   # no module name: the pattern
 
 
-def test_unknown_only_when_packages_are_missing_and_carry_no_provides():
-    verdict = judge_device(unbound(), RELEASE, BUILTIN)                   # sriov, gpu not installed
+def test_unknown_only_while_packages_not_installed_have_unknown_aliases():
+    verdict = judge_device(unbound(), RELEASE, BUILTIN)                   # sriov, gpu unread
     assert verdict.status == UNKNOWN and 'kernel-drivers-sriov-6.9.1-1.x86_64' in verdict.reason
+    assert 'inspect = never' in verdict.reason                            # why, and the way out
     everything = KernelPackages('k', (CORE,), {'nvme': (CORE,)}, shipping=frozenset({CORE.nevra}))
     assert judge_device(unbound(), everything, BUILTIN).status == NONE    # the index is complete
-    with_provides = KernelPackages('k', RELEASE.packages, RELEASE.modules, RELEASE.shipping,
-                                   carries_modaliases=True)
-    assert judge_device(unbound(), with_provides, BUILTIN).status == NONE  # exact mode had its say
+    read = RELEASE._replace(unread={})
+    assert judge_device(unbound(), read, BUILTIN).status == NONE          # exact/inspect had a say
     bound = DeviceNeed(Device('/sys/devices/x', 'pci', 'm', driver='foo'), (), 'safety-net')
     assert judge_device(bound, RELEASE, BUILTIN).status == NONE
     elsewhere = KernelPackages('k', (CORE,), {'nvme': (CORE,)}, in_repos=False)

@@ -1,14 +1,16 @@
-"""Exact mode's answers, kept on disk like dnf keeps its parsed metadata.
+"""Exact and inspect mode's answers, and inspected packages' alias tables, kept on disk
+like dnf keeps its parsed metadata.
 
 Matching a machine's unresolved modaliases against a driver package's
 modalias() provides means reading every one of them: ~25,000 for the driver
-package of a distribution kernel, ~10 ms inside dnf.  The answer depends on
-nothing but the package's content and those modaliases, so it is kept in
-dnf's cachedir, keyed by the package checksum from the repository metadata
-and the modaliases: it never goes stale, and a dnf run that asks again -- the
-next `dnf upgrade`, `--assumeno` then `-y`, dnf-automatic's download then
-apply, `dnf kernelsplit check` -- reads a few hundred bytes instead.  dnf does
-the same with its .solv files.
+package of a distribution kernel, ~10 ms inside dnf; reading the aliases
+inside a package (inspect mode) means fetching and decompressing it.  Both
+depend on nothing but the package's content (and the modaliases), so they are
+kept in dnf's cachedir, keyed by the package checksum from the repository
+metadata: they never go stale.  A dnf run that asks again -- the next `dnf
+upgrade`, `--assumeno` then `-y`, dnf-automatic's download then apply, `dnf
+kernelsplit check` -- reads a few hundred bytes instead, and a package is
+read at most once per machine.  dnf does the same with its .solv files.
 
 Anything wrong with the cache (unwritable, unreadable, corrupt) only means the
 answer is computed again.
@@ -29,39 +31,47 @@ logger = logging.getLogger('dnf.plugin')
 
 # Bump when what is stored, or how it is computed, changes.
 FORMAT = 1
-# Each answer is a few hundred bytes; a new kernel release adds one per driver
-# package not installed.  Past this many files, the oldest go.
+# Each answer is a few hundred bytes, an alias table up to a megabyte; a new
+# kernel release adds a few per driver package not installed.  Past this many
+# files of a kind, the oldest go.
 MAX_ENTRIES = 256
+KINDS = ('exact', 'inspect', 'aliases')
 
 
-class ExactModeCache:
-    """(package, modaliases) -> package_modaliases() answer, in DIRECTORY (None: no cache)."""
+class AnswerCache:
+    """In DIRECTORY (None: no cache): (package, modaliases) -> the modalias patterns of the
+    package that match them, by exact mode ('exact') or inspect mode ('inspect'); and
+    package -> its modules' aliases ('aliases', inspect mode's reading)."""
 
     def __init__(self, directory: Optional[str]) -> None:
         self.directory = directory
         self.hits = self.misses = 0
 
     @classmethod
-    def in_cachedir(cls, cachedir: Optional[str]) -> 'ExactModeCache':
+    def in_cachedir(cls, cachedir: Optional[str]) -> 'AnswerCache':
         return cls(os.path.join(cachedir, 'kernelsplit') if cachedir else None)
 
     def key(self, nevra: str, checksum: Optional[tuple[int, bytes]],
-            modaliases: Sequence[str]) -> Optional[str]:
-        """The entry for package NEVRA with CHECKSUM (its metadata's (type, digest); None
-        for a local .rpm, say: no entry) and MODALIASES."""
+            modaliases: Sequence[str] = (), kind: str = 'exact') -> Optional[str]:
+        """The entry of KIND for package NEVRA with CHECKSUM (its metadata's (type,
+        digest); None for a local .rpm, say: no entry) and MODALIASES."""
         if self.directory is None or not checksum:
             return None
-        digest = hashlib.sha256(('%d\n%s\n%d\n' % (FORMAT, nevra, checksum[0])).encode())
+        digest = hashlib.sha256(('%d\n%s\n%s\n%d\n' % (FORMAT, kind, nevra, checksum[0]))
+                                .encode())
         digest.update(checksum[1])
         digest.update('\n'.join(sorted(set(modaliases))).encode())
-        return 'exact-%s' % digest.hexdigest()
+        return '%s-%s' % (kind, digest.hexdigest())
+
+    def _load(self, key: str) -> object:
+        with open(os.path.join(self.directory, key), 'rb') as stored:
+            return marshal.load(stored)
 
     def get(self, key: Optional[str]) -> Optional[tuple[bool, list[tuple[str, Optional[str]]]]]:
         if key is None:
             return None
         try:
-            with open(os.path.join(self.directory, key), 'rb') as stored:
-                has_any, matching = marshal.load(stored)
+            has_any, matching = self._load(key)
             answer = bool(has_any), [(str(pattern), None if module is None else str(module))
                                      for pattern, module in matching]
         except FileNotFoundError:
@@ -74,8 +84,29 @@ class ExactModeCache:
         self.hits += 1
         return answer
 
+    def get_table(self, key: Optional[str]) -> Optional[dict[str, tuple[str, ...]]]:
+        """A package's module -> aliases table, or None."""
+        if key is None:
+            return None
+        try:
+            stored = self._load(key)
+            table = {str(module): tuple(str(alias) for alias in aliases)
+                     for module, aliases in stored.items()}   # type: ignore[union-attr]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, EOFError, TypeError, AttributeError) as exc:
+            logger.debug('kernelsplit: ignoring cache entry %s: %s', key, exc)
+            return None
+        return table
+
     def put(self, key: Optional[str],
             answer: tuple[bool, list[tuple[str, Optional[str]]]]) -> None:
+        self._store(key, (answer[0], list(answer[1])))
+
+    def put_table(self, key: Optional[str], table: dict[str, tuple[str, ...]]) -> None:
+        self._store(key, {module: tuple(aliases) for module, aliases in table.items()})
+
+    def _store(self, key: Optional[str], value: object) -> None:
         if key is None:
             return
         import tempfile
@@ -85,19 +116,18 @@ class ExactModeCache:
             fd, scratch = tempfile.mkstemp(dir=self.directory, prefix='.new-')
             try:
                 with os.fdopen(fd, 'wb') as new:
-                    marshal.dump((answer[0], list(answer[1])), new)
+                    marshal.dump(value, new)
                 os.replace(scratch, os.path.join(self.directory, key))
             except BaseException:
                 os.unlink(scratch)
                 raise
-            self._prune()
+            self._prune(key.split('-', 1)[0])
         except OSError as exc:
-            logger.debug('kernelsplit: cannot cache exact-mode answers in %s: %s',
-                         self.directory, exc)
+            logger.debug('kernelsplit: cannot cache answers in %s: %s', self.directory, exc)
 
-    def _prune(self) -> None:
+    def _prune(self, kind: str) -> None:
         entries = [e for e in os.scandir(self.directory)
-                   if e.name.startswith('exact-') and e.is_file()]
+                   if e.name.startswith(kind + '-') and e.is_file()]
         if len(entries) <= MAX_ENTRIES:
             return
         entries.sort(key=lambda e: e.stat().st_mtime)

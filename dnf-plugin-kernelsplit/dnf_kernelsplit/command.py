@@ -39,6 +39,9 @@ class KernelsplitCommand(dnf.cli.Command):
         which.add_argument('--kernel', metavar='KVER',
                            help='check this kernel release (as uname -r names it), installed '
                                 'or in the enabled repositories')
+        parser.add_argument('--no-download', action='store_true',
+                            help='inspect mode reads only packages already in the package '
+                                 'cache; it fetches nothing')
 
     def configure(self) -> None:
         demands = self.cli.demands
@@ -79,6 +82,11 @@ class KernelsplitCommand(dnf.cli.Command):
     def _check(self):
         from .judge import check_host
         from .packages_dnf4 import Dnf4Lookup
-        return check_host(self.plugin_config, self.base.conf.installroot,
-                          Dnf4Lookup(self.base.sack), self.base.conf.cachedir,
-                          kernel=self.opts.kernel, all_kernels=self.opts.all_kernels)
+        conf = self.base.conf
+        no_fetch = 'dnf runs from its cache only (-C); run the check without -C to judge ' \
+            'them' if conf.cacheonly else '--no-download was given; run the check without ' \
+            'it to judge them' if self.opts.no_download else None
+        return check_host(self.plugin_config, conf.installroot,
+                          Dnf4Lookup(self.base.sack, self.base), conf.cachedir,
+                          kernel=self.opts.kernel, all_kernels=self.opts.all_kernels,
+                          no_fetch=no_fetch)

@@ -28,6 +28,9 @@ logger = logging.getLogger('dnf.plugin')
 SECTION = 'main'
 WAY_OUT = 'fix the file or run dnf with --disableplugin=kernelsplit'
 ON_MISSING_CHOICES = ('install', 'warn', 'fail')
+INSPECT_CHOICES = ('auto', 'never')
+# Room for one Fedora kernel-modules package (~60-70 MB) and its -extra sibling.
+INSPECT_MAX_MB = 128
 
 _TRUE = frozenset({'1', 'yes', 'true', 'on'})
 _FALSE = frozenset({'0', 'no', 'false', 'off'})
@@ -47,8 +50,11 @@ class Config(namedtuple('Config', [
         'hardware_in_installroot',  # bool
         'on_missing',       # install | warn | fail
         'container',        # None: guess (auto); True/False: this root is/is not a container's
+        'inspect',          # auto | never: read the aliases inside candidate packages
+        'inspect_max_mb',   # int: what inspect mode may download per transaction or check
         'source',           # the file(s) the values came from, for messages
-        ], defaults=(True, frozenset(), None, False, 'install', None, '(defaults)'))):
+        ], defaults=(True, frozenset(), None, False, 'install', None, 'auto', INSPECT_MAX_MB,
+                     '(defaults)'))):
     """The [main] settings of kernelsplit.conf, validated."""
     __slots__ = ()
 
@@ -100,11 +106,23 @@ def _bus_list(value: str) -> Optional[frozenset[str]]:
     return frozenset(words)
 
 
-def _choice(value: str) -> str:
-    lowered = value.strip().lower()
-    if lowered not in ON_MISSING_CHOICES:
-        raise ValueError('expected one of %s' % ', '.join(ON_MISSING_CHOICES))
-    return lowered
+def _choice_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def choice(value: str) -> str:
+        lowered = value.strip().lower()
+        if lowered not in choices:
+            raise ValueError('expected one of %s' % ', '.join(choices))
+        return lowered
+    return choice
+
+
+def _megabytes(value: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError('expected a whole number of megabytes (0: fetch nothing)') from None
+    if number < 0:
+        raise ValueError('expected a whole number of megabytes (0: fetch nothing)')
+    return number
 
 
 def _auto_or_boolean(value: str) -> Optional[bool]:
@@ -121,8 +139,10 @@ _PARSERS: Mapping[str, Callable[[str], object]] = {
     'ignore_devices': _device_list,
     'buses': _bus_list,
     'hardware_in_installroot': _boolean,
-    'on_missing': _choice,
+    'on_missing': _choice_of(ON_MISSING_CHOICES),
     'container': _auto_or_boolean,
+    'inspect': _choice_of(INSPECT_CHOICES),
+    'inspect_max_mb': _megabytes,
 }
 
 

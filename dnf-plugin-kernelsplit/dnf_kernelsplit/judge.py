@@ -19,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Optional, Sequence
 
-from .cache import ExactModeCache
+from .cache import AnswerCache
 from .config import Config
 from .packages import declares_kernel, installed_kernels, kernel_packages, nevra, \
     newest_first, release_packages, release_seeds, releases_of
@@ -31,10 +31,22 @@ class CannotCheck(Exception):
     """Why nothing can be checked: str() says it to the user."""
 
 
+def inspector(config: Config, lookup: Any, cache: AnswerCache,
+              no_fetch: Optional[str] = None) -> Any:
+    """Inspect mode for one run, as CONFIG says (see inspection.py)."""
+    from .inspection import Inspector
+    return Inspector(lookup, cache, config.inspect, config.inspect_max_mb, no_fetch,
+                     config.source)
+
+
 def check_host(config: Config, root: str, lookup: Any, cachedir: Optional[str],
-               kernel: Optional[str] = None, all_kernels: bool = False) -> Any:
+               kernel: Optional[str] = None, all_kernels: bool = False,
+               no_fetch: Optional[str] = None) -> Any:
     """policy.CheckResult for the default boot kernel (every installed one with
-    ALL_KERNELS; release KERNEL, installed or in the repositories, when given)."""
+    ALL_KERNELS; release KERNEL, installed or in the repositories, when given).
+
+    NO_FETCH: why inspect mode may not download anything (None: it may, within
+    the budget)."""
     from .boot import default_kernel
     from .host import foreign_root_reason, host_needs
     from .policy import CheckResult, judge_kernel
@@ -59,17 +71,19 @@ def check_host(config: Config, root: str, lookup: Any, cachedir: Optional[str],
     host = host_needs(config, root, [k.kver for k in kernels])
     if host.hardware_problem:
         raise CannotCheck('cannot list this machine\'s devices: %s' % host.hardware_problem)
-    cache = ExactModeCache.in_cachedir(cachedir)
+    cache = AnswerCache.in_cachedir(cachedir)
+    inspecting = inspector(config, lookup, cache, no_fetch)
     verdicts = []
     for kver, seeds in targets:
         builtin = host.builtin_modules(root, kver)
         release = kernel_packages(lookup, kver, release_packages(lookup, kver, seeds),
                                   host.wanted_modules, host.unresolved_modaliases,
-                                  builtin=builtin or frozenset(), cache=cache)
+                                  builtin=builtin or frozenset(), cache=cache,
+                                  inspector=inspecting)
         verdicts.append(judge_kernel(host.needs, release, builtin, default=kver == boot.kver,
                                      indexed=host.indexed))
     return CheckResult(tuple(verdicts), verdicts[0], boot, host.index_kver, host.ignored,
-                       host.notes)
+                       host.notes, tuple(inspecting.read), inspecting.fetched_bytes)
 
 
 class HookResult(namedtuple('HookResult', [
@@ -102,13 +116,13 @@ class HookResult(namedtuple('HookResult', [
 
 def judge_transaction(config: Config, root: str, lookup: Any, forward: Sequence[Any],
                       backward: Sequence[Any], cachedir: Optional[str],
-                      running: Optional[str] = None, background: Optional[Any] = None
-                      ) -> HookResult:
+                      running: Optional[str] = None, background: Optional[Any] = None,
+                      no_fetch: Optional[str] = None) -> HookResult:
     """The plan for a transaction installing FORWARD and taking away BACKWARD (the
     lookup's packages); an empty result when no kernel is involved.
 
     BACKGROUND: a background.BackgroundHost started earlier; collected only
-    when a kernel is involved, stopped otherwise.
+    when a kernel is involved, stopped otherwise.  NO_FETCH: as for check_host().
     """
     def no_kernel() -> HookResult:
         if background is not None:
@@ -151,7 +165,8 @@ def judge_transaction(config: Config, root: str, lookup: Any, forward: Sequence[
     known_builtin = builtin or frozenset()
     unresolved, wanted = host.unresolved_modaliases, host.wanted_modules
     verdicts, candidates = [], {}
-    cache = ExactModeCache.in_cachedir(cachedir)
+    cache = AnswerCache.in_cachedir(cachedir)
+    inspecting = inspector(config, lookup, cache, no_fetch)
     for kver, shipped in sorted(incoming.items()):
         # Judged against all of the release, installed or coming: a kmod for an
         # installed kernel brings none of that kernel's own packages.
@@ -159,11 +174,15 @@ def judge_transaction(config: Config, root: str, lookup: Any, forward: Sequence[
                                 list(installed_by_kver.get(kver, ())))
         candidates.update((nevra(p), p) for p in pkgs if not p.installed)
         release = kernel_packages(lookup, kver, pkgs, wanted, unresolved, added, removed,
-                                  known_builtin, cache)
+                                  known_builtin, cache, inspecting)
         verdicts.append(judge_kernel(host.needs, release, builtin, indexed=host.indexed))
     if cache.hits or cache.misses:
         logger.debug('kernelsplit: exact mode: %d answers from %s, %d computed',
                      cache.hits, cache.directory, cache.misses)
+    if inspecting.read or inspecting.unread:
+        logger.debug('kernelsplit: inspect mode: %d packages read (%.1f MB fetched), %d unread',
+                     len(inspecting.read), inspecting.fetched_bytes / 1e6,
+                     len(inspecting.unread))
     stranded, old_kernels = [], {}
     for kver, shipped in sorted(outgoing.items()):
         pkgs = release_packages(lookup, kver, list(shipped.packages) +

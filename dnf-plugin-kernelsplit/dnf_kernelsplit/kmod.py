@@ -249,6 +249,11 @@ class _Lib:
             'kmod_module_get_name': (cp, [vp]),
             'kmod_module_get_path': (cp, [vp]),
             'kmod_dump_index': (ip, [vp, ip, ip]),
+            'kmod_module_new_from_path': (ip, [vp, cp, ctypes.POINTER(vp)]),
+            'kmod_module_get_info': (ip, [vp, ctypes.POINTER(vp)]),
+            'kmod_module_info_get_key': (cp, [vp]),
+            'kmod_module_info_get_value': (cp, [vp]),
+            'kmod_module_info_free_list': (None, [vp]),
         }
         for fname, (restype, argtypes) in sigs.items():
             func = getattr(lib, fname)
@@ -492,3 +497,56 @@ class ModuleIndex:
         """A module file the kernel's own build did not install (extra/, updates/, ...)."""
         path = self.info(name).path
         return path is not None and not path.startswith(self._in_tree_prefix)
+
+
+class ModuleFileReader:
+    """Reads the .modinfo of module files as modinfo does: libkmod's
+    kmod_module_new_from_path() and kmod_module_get_info(), which decompress a
+    .ko.xz / .ko.zst / .ko.gz as far as libkmod was built to.
+
+    One libkmod context per reader, and libkmod contexts are not to be shared
+    between threads: one reader per thread.
+    """
+
+    def __init__(self) -> None:
+        lib = _lib()
+        # No index is read: the directory only has to be given.
+        self._ctx = lib.kmod_new(b'/nonexistent-kernelsplit', None)
+        if not self._ctx:
+            raise KmodError('kmod_new() failed')
+        lib.kmod_set_log_priority(self._ctx, _LOG_CRIT)
+
+    def info(self, path: str) -> list[tuple[str, str]]:
+        """The KEY=VALUE entries of PATH's .modinfo, in order; KmodError when it cannot be read."""
+        lib = _lib()
+        module = ctypes.c_void_p()
+        err = lib.kmod_module_new_from_path(self._ctx, os.fsencode(path), ctypes.byref(module))
+        if err < 0 or not module:
+            raise KmodError('%s: %s' % (path, os.strerror(-err)))
+        entries = ctypes.c_void_p()
+        try:
+            err = lib.kmod_module_get_info(module, ctypes.byref(entries))
+            if err < 0:
+                raise KmodError('%s: cannot read its .modinfo (%s)' % (path, os.strerror(-err)))
+            found = []
+            entry = entries.value
+            while entry:
+                found.append((lib.kmod_module_info_get_key(entry).decode(errors='replace'),
+                              lib.kmod_module_info_get_value(entry).decode(errors='replace')))
+                entry = lib.kmod_list_next(entries.value, entry)
+            return found
+        finally:
+            if entries.value:
+                lib.kmod_module_info_free_list(entries.value)
+            lib.kmod_module_unref(module)
+
+    def close(self) -> None:
+        if self._ctx:
+            _lib().kmod_unref(self._ctx)
+            self._ctx = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass

@@ -27,7 +27,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Iterable, Optional
 
-from .cache import ExactModeCache
+from .cache import AnswerCache
 from .kmod import MODULE_DIRS, AliasMatcher, ModaliasFilter, kernel_release_from_path, \
     module_name_from_path, release_dirs
 
@@ -54,8 +54,9 @@ class AliasEntry(namedtuple('AliasEntry', [
         'pattern',          # str
         'module',           # str or None
         'package',          # PackageRef
-        ])):
-    """One modalias(PATTERN) [= MODULE] provide of a package."""
+        'via',              # 'exact': a modalias() provide; 'inspect': read in the payload
+        ], defaults=('exact',))):
+    """One alias PATTERN of a module of a package."""
     __slots__ = ()
 
 
@@ -66,18 +67,20 @@ class KernelPackages(namedtuple('KernelPackages', [
         'shipping',         # frozenset[str]: NEVRAs of the packages that ship modules
                             # and will not be installed (see below)
         'exact',            # Mapping[str, tuple[AliasEntry, ...]]
-        'carries_modaliases',   # bool
+        'unread',           # Mapping[str, str]: NEVRA -> why the aliases of that package,
+                            # shipping modules and not to be installed, are unknown
         'in_repos',         # bool: an enabled repository carries the release, so
                             # its packages that are not installed are known
-        ], defaults=(frozenset(), MappingProxyType({}), False, True))):
+        ], defaults=(frozenset(), MappingProxyType({}), MappingProxyType({}), True))):
     """The packages of one kernel release and which of them ship the modules asked about.
 
-    Exact mode: `exact` maps each modalias the local index could not resolve
-    to the modalias() provides that match it, among the packages that are not
-    (going to be) installed; `carries_modaliases` says whether those packages
-    have such provides at all.  Both are only looked for when some modalias is
-    unresolved, and `shipping` only when exact mode cannot judge it: it is what
-    says which packages a device without a driver may be waiting for.
+    Exact and inspect mode: `exact` maps each modalias the local indexes could
+    not resolve to the aliases that match it -- modalias() provides, or read
+    inside the package (inspect mode) -- among the packages that are not
+    (going to be) installed; `unread` names those of them whose aliases nothing
+    could tell, and why.  `shipping` (the packages that ship modules and will
+    not be installed) says which packages a device without a driver may be
+    waiting for.  All three are only looked for when some modalias is unresolved.
     """
     __slots__ = ()
 
@@ -85,6 +88,11 @@ class KernelPackages(namedtuple('KernelPackages', [
     def lacking_packages(self) -> tuple[PackageRef, ...]:
         """Packages shipping modules that will not be installed: what a local index cannot know."""
         return tuple(p for p in self.packages if p.nevra in self.shipping and not p.present)
+
+    @property
+    def unread_packages(self) -> tuple[PackageRef, ...]:
+        """Those of them whose aliases are unknown: what stops a device being judged."""
+        return tuple(p for p in self.packages if p.nevra in self.unread)
 
     def providers(self, module: str) -> tuple[PackageRef, ...]:
         return self.modules.get(module, ())
@@ -324,17 +332,20 @@ def kernel_packages(lookup: Any, kver: str, pkgs: Iterable[Any], wanted: Iterabl
                     unresolved: Iterable[str] = (), added: frozenset[str] = frozenset(),
                     removed: frozenset[str] = frozenset(),
                     builtin: frozenset[str] = frozenset(),
-                    cache: Optional[ExactModeCache] = None) -> KernelPackages:
-    """Release KVER made of PKGS: which of them ships each WANTED module,
-    and which modalias() provides match each UNRESOLVED modalias (exact mode).
+                    cache: Optional[AnswerCache] = None,
+                    inspector: Optional[Any] = None) -> KernelPackages:
+    """Release KVER made of PKGS: which of them ships each WANTED module, and which
+    aliases match each UNRESOLVED modalias (exact mode, then inspect mode).
 
     A module's packages are those with its kmod(NAME.ko) provide (a whatprovides
     lookup); failing those, those whose kmod() provides or file list name it
     with other separators.  BUILTIN modules (per the local index) skip that
     slower search: no package ships them.  ADDED / REMOVED: NEVRAs the
     transaction at hand installs / takes away; a package is `present` when
-    installed and not removed, or added.  CACHE: where exact mode's answers are
-    kept between runs (see cache.py).
+    installed and not removed, or added.  CACHE: where the answers are kept
+    between runs (see cache.py).  INSPECTOR: an inspection.Inspector, to read
+    the aliases inside packages that carry no modalias() provides (None: those
+    stay unread).
     """
     pkgs = list(pkgs)
     refs: dict[str, PackageRef] = {}
@@ -357,13 +368,18 @@ def kernel_packages(lookup: Any, kver: str, pkgs: Iterable[Any], wanted: Iterabl
                         scanned.setdefault(name, set()).add(nevra(pkg))
             found = scanned.get(module, set())
         modules[module] = tuple(refs[k] for k in sorted(found))
-    # Exact mode only looks where the local index cannot: packages not installed,
-    # for the modaliases it named no module for.
     unresolved = list(dict.fromkeys(unresolved))
+    if not unresolved:
+        return KernelPackages(kver, tuple(refs[k] for k in sorted(refs)), modules,
+                              in_repos=any(not pkg.installed for pkg in pkgs))
+    # Exact and inspect mode only look where the local indexes cannot: packages not
+    # installed, for the modaliases they named no module for.
     absent = [pkg for pkg in sorted(pkgs, key=nevra) if not refs[nevra(pkg)].present]
-    carries, entries = False, {}
+    shipping = frozenset(nevra(p) for p in absent if ships_modules(p, kver))
+    entries: dict[AliasEntry, None] = {}
+    without_provides = []
     wanted_aliases = None
-    for pkg in absent if unresolved else ():
+    for pkg in absent:
         key = cache.key(nevra(pkg), pkg.chksum, unresolved) if cache is not None else None
         answer = cache.get(key) if key is not None else None
         if answer is None:
@@ -373,14 +389,54 @@ def kernel_packages(lookup: Any, kver: str, pkgs: Iterable[Any], wanted: Iterabl
             if key is not None:
                 cache.put(key, answer)
         has_any, matching = answer
-        carries = carries or has_any
+        if not has_any and nevra(pkg) in shipping:
+            without_provides.append(pkg)
         for pattern, module in matching:
             entries.setdefault(AliasEntry(pattern, module, refs[nevra(pkg)]), None)
     matcher = AliasMatcher((entry.pattern, entry) for entry in entries)
-    exact = {alias: tuple(matcher.match(alias)) for alias in unresolved} if matcher else {}
-    # What those packages ship only matters for devices neither way can judge.
-    shipping = frozenset(nevra(p) for p in absent if ships_modules(p, kver)) \
-        if unresolved and not carries else frozenset()
+    exact = {alias: matcher.match(alias) for alias in unresolved} if matcher else {}
+    unread = _inspect(without_provides, [a for a in unresolved if not exact.get(a)], refs,
+                      exact, cache, inspector)
     return KernelPackages(kver, tuple(refs[k] for k in sorted(refs)), modules, shipping,
-                          {a: m for a, m in exact.items() if m}, carries,
+                          {a: tuple(m) for a, m in exact.items() if m}, unread,
                           any(not pkg.installed for pkg in pkgs))
+
+
+def _inspect(candidates: list[Any], pending: list[str], refs: dict[str, PackageRef],
+             exact: dict[str, list[AliasEntry]], cache: Optional[AnswerCache],
+             inspector: Optional[Any]) -> dict[str, str]:
+    """Inspect mode: match PENDING modaliases with the aliases inside CANDIDATES, adding
+    to EXACT; the candidates left unread, and why.
+
+    The smallest packages first (the most judged per MB of the budget), and no
+    further once every pending modalias is answered.
+    """
+    unread: dict[str, str] = {}
+    for pkg in sorted(candidates, key=lambda p: (int(getattr(p, 'downloadsize', 0) or 0),
+                                                 nevra(p))):
+        name = nevra(pkg)
+        if not pending:
+            break
+        key = cache.key(name, pkg.chksum, pending, kind='inspect') \
+            if cache is not None else None
+        answer = cache.get(key) if key is not None else None
+        if answer is None:
+            table = inspector.table(pkg, name) if inspector is not None else None
+            if table is None:
+                unread[name] = inspector.unread.get(name, 'it was not read') \
+                    if inspector is not None else 'inspect mode does not run here'
+                continue
+            found = AliasMatcher((pattern, (pattern, module)) for module, aliases in table.items()
+                                 for pattern in aliases)
+            answer = True, list(dict.fromkeys(match for alias in pending
+                                              for match in found.match(alias)))
+            if key is not None:
+                cache.put(key, answer)
+        matcher = AliasMatcher((pattern, AliasEntry(pattern, module, refs[name], 'inspect'))
+                               for pattern, module in answer[1])
+        for alias in pending:
+            exact.setdefault(alias, []).extend(matcher.match(alias) if matcher else ())
+        pending = [alias for alias in pending if not exact.get(alias)]
+    return unread
+
+

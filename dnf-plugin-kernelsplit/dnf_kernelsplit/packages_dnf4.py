@@ -18,10 +18,30 @@ _RELDEP_NAME = operator.attrgetter('name')   # hawkey.Reldep: 'modalias(...)' of
 
 
 class Dnf4Lookup:
-    """Queries on a filled hawkey sack (dnf.Base.sack)."""
+    """Queries on a filled hawkey sack (dnf.Base.sack); BASE fetches packages (inspect mode)."""
 
-    def __init__(self, sack: Any) -> None:
+    def __init__(self, sack: Any, base: Optional[Any] = None) -> None:
         self.sack = sack
+        self.base = base
+
+    def local_file(self, pkg: Any) -> Optional[str]:
+        """PKG's file when it is whole in dnf's package cache (or a local repository)."""
+        import os
+        path = pkg.localPkg()
+        if not os.path.isfile(path):
+            return None
+        # A file left half-downloaded is not PKG: dnf checks the same way before reusing one.
+        try:
+            return path if pkg.verifyLocalPkg() else None
+        except Exception:          # libdnf's checksum errors, an unreadable file
+            return None
+
+    def fetch(self, pkgs: Sequence[Any]) -> None:
+        """Download PKGS into dnf's package cache, as dnf downloads a transaction's packages
+        (its mirrors, retries and checksums); the transaction finds them there."""
+        if self.base is None:
+            raise RuntimeError('no dnf.Base to download with')
+        self.base.download_packages(list(pkgs))
 
     def installed_owners(self, paths: Sequence[str], glob: bool = False) -> list[Any]:
         """Installed packages owning any of PATHS (globs with GLOB: a scan of every file list)."""

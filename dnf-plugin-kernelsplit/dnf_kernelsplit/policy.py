@@ -11,13 +11,15 @@ A device's status:
   unsupported -- something it needs is absent from that release;
   unknown     -- it cannot be judged: no bound driver, no module index knows a
                  module for it, and packages of the release whose modules no
-                 index knows are not installed (and carry no modalias()
-                 provides), or the release's packages are in no enabled
+                 index knows are not installed and what their modules answer
+                 to is unknown (no modalias() provides, not read by inspect
+                 mode), or the release's packages are in no enabled
                  repository, or no kernel has a module index at all;
   none        -- it needs no module: its driver is built in, or nothing in
                  that release claims it.
 A device the local module indexes cannot resolve is matched against the
-release's modalias() provides instead (exact mode).
+release's modalias() provides instead (exact mode), or against the aliases read
+inside its packages (inspect mode).
 
 `check` exits 1 when the judged kernel has a device missing or unsupported,
 else 2 when one is unknown, else 0.
@@ -85,7 +87,8 @@ class KernelVerdict(namedtuple('KernelVerdict', [
         'kver',             # str
         'default',          # bool: the default boot kernel
         'devices',          # tuple[DeviceVerdict, ...]
-        'lacking_packages',     # tuple[PackageRef, ...]: why devices could not be judged
+        'lacking_packages',     # tuple[PackageRef, ...]: whose unknown aliases left devices
+                                # unjudged
         'installed',        # bool: some package of the release is installed
         ], defaults=((), True))):
     """Every device judged against one kernel release."""
@@ -144,15 +147,12 @@ def unknown_reason(release: KernelPackages, indexed: bool = True) -> Optional[st
     if not indexed:
         return ('no installed kernel has a module index to resolve its modalias; run '
                 'depmod for the installed kernels')
-    if release.carries_modaliases:
-        return None
-    lacking = release.lacking_packages
-    if lacking:
-        return ('no installed module index knows a module for it, and %s, not installed, '
-                'carr%s no modalias() provides to match it against; install %s, or use '
-                'kernel packages built with kernelsplit-rpm-generators'
-                % (', '.join(p.nevra for p in lacking), 'y' if len(lacking) == 1 else 'ies',
-                   'it' if len(lacking) == 1 else 'them'))
+    unread = release.unread_packages
+    if unread:
+        return ('no installed module index knows a module for it, and what the modules of '
+                '%s (not installed) answer to is unknown: %s'
+                % (', '.join(p.nevra for p in unread),
+                   '; '.join(dict.fromkeys(release.unread[p.nevra] for p in unread))))
     if not release.in_repos:
         return ('no installed module index knows a module for it, and no enabled repository '
                 'carries kernel %s, so its packages that are not installed are unknown; '
@@ -211,7 +211,7 @@ def judge_kernel(needs: Iterable[DeviceNeed], release: KernelPackages,
                                  release.exact.get(need.device.modalias, ())
                                  if not need.modules else (), indexed)
                     for need in needs)
-    lacking = release.lacking_packages if any(not d.judged for d in devices) else ()
+    lacking = release.unread_packages if any(not d.judged for d in devices) else ()
     return KernelVerdict(release.kver, default, devices, lacking,
                          any(p.installed for p in release.packages))
 
@@ -223,7 +223,9 @@ class CheckResult(namedtuple('CheckResult', [
         'index_kver',       # the kernel whose module index resolved the needs first, or None
         'ignored',          # tuple[Device, ...]
         'notes',            # tuple[str, ...]
-        ])):
+        'inspected',        # tuple[inspection.Inspected, ...]: packages inspect mode read
+        'fetched_bytes',    # what inspect mode downloaded
+        ], defaults=((), 0))):
     """What `check` found on one host."""
     __slots__ = ()
 
@@ -238,7 +240,8 @@ class Addition(namedtuple('Addition', [
         'package',          # PackageRef
         'kver',             # str
         'reasons',          # ((Device, modules), ...)
-        ])):
+        'inspected',        # bool: inspect mode found it, reading the package's modules
+        ], defaults=(False,))):
     """A package to add to the transaction, and for which devices and modules."""
     __slots__ = ()
 
@@ -289,13 +292,15 @@ class TransactionPlan(namedtuple('TransactionPlan', [
 
 def additions(verdicts: Iterable[KernelVerdict]) -> tuple[Addition, ...]:
     found: dict[str, tuple[PackageRef, str, list[tuple[Device, tuple[str, ...]]]]] = {}
+    inspected = set()
     for kernel in verdicts:
         for verdict in kernel.devices:
             for ref, modules in verdict.install:
                 found.setdefault(ref.nevra, (ref, kernel.kver, []))[2].append(
                     (verdict.device, modules))
-    return tuple(Addition(ref, kver, tuple(reasons))
-                 for _, (ref, kver, reasons) in sorted(found.items()))
+            inspected.update(e.package.nevra for e in verdict.exact if e.via == 'inspect')
+    return tuple(Addition(ref, kver, tuple(reasons), nevra in inspected)
+                 for nevra, (ref, kver, reasons) in sorted(found.items()))
 
 
 def shortfalls(verdicts: Iterable[KernelVerdict]) -> tuple[Shortfall, ...]:

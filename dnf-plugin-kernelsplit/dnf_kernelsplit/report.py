@@ -22,6 +22,14 @@ def device_short_name(device: Device) -> str:
     return path[len(_SYS_DEVICES):] if path.startswith(_SYS_DEVICES) else path
 
 
+def basis(verdict: DeviceVerdict) -> str:
+    """On what the device's modules were chosen: the need's basis, or 'exact' / 'inspect'
+    when a package's modalias() provides / its modules' aliases matched it."""
+    if verdict.exact:
+        return 'inspect' if any(e.via == 'inspect' for e in verdict.exact) else 'exact'
+    return verdict.need.basis
+
+
 def device_json(verdict: DeviceVerdict) -> dict[str, Any]:
     device = verdict.need.device
     return {
@@ -39,12 +47,12 @@ def device_json(verdict: DeviceVerdict) -> dict[str, Any]:
         'class': device.device_class,
         'sriov': device.sriov,
         'passthrough': device.passthrough,
-        'basis': verdict.need.basis,
+        'basis': basis(verdict),
         'install': [p.nevra for p in verdict.to_install],
         'builtin': list(verdict.builtin),
         'absent': list(verdict.absent),
-        'exact': [{'pattern': e.pattern, 'module': e.module, 'package': e.package.nevra}
-                  for e in verdict.exact],
+        'exact': [{'pattern': e.pattern, 'module': e.module, 'package': e.package.nevra,
+                   'via': e.via} for e in verdict.exact],
         'judged': verdict.judged,
     }
 
@@ -65,6 +73,10 @@ def check_json(result: CheckResult) -> str:
         'default_detail': boot.detail,
         'exit_status': result.exit_status,
         'index_kernel': result.index_kver,
+        'inspected': [{'package': i.nevra, 'source': i.source,
+                       'fetched_mb': round(i.fetched_bytes / 1e6, 1), 'aliases': i.aliases}
+                      for i in result.inspected],
+        'fetched_mb': round(result.fetched_bytes / 1e6, 1),
         'ignored': [d.sys_path for d in result.ignored],
         'notes': list(boot.notes) + list(result.notes),
     }
@@ -104,7 +116,7 @@ def kernel_table(verdict: KernelVerdict, boot: Any = None) -> list[str]:
         if d.absent:
             status += ' (no package ships %s)' % ', '.join(d.absent)
         if d.exact:
-            status += ' (by modalias)'
+            status += ' (read in its package)' if basis(d) == 'inspect' else ' (by modalias)'
         if d.reason:
             unknown.setdefault(d.reason, []).append(device_short_name(device))
         rows.append((device_short_name(device), device.ids or device.subsystem,
@@ -134,6 +146,12 @@ def check_text(result: CheckResult) -> str:
                      ', '.join(device_short_name(d) for d in ignored))
     if result.index_kver:
         lines.append('modaliases resolved with the module index of %s' % result.index_kver)
+    if result.inspected:
+        fetched = [i for i in result.inspected if i.fetched_bytes]
+        lines.append('inspect mode read the modules of %s%s' % (
+            ', '.join(i.nevra for i in result.inspected),
+            '; fetched %.1f MB into the package cache' % (result.fetched_bytes / 1e6)
+            if fetched else ''))
     lines += ['note: %s' % note for note in list(result.boot.notes) + list(result.notes)]
     return '\n'.join(lines)
 
@@ -150,8 +168,9 @@ def devices_and_modules(reasons: Iterable[tuple[Device, Sequence[str]]]) -> str:
 
 
 def addition_line(addition: Any) -> str:
-    return 'kernelsplit: adding %s for %s' % (addition.package.nevra,
-                                             devices_and_modules(addition.reasons))
+    return 'kernelsplit: adding %s for %s%s' % (
+        addition.package.nevra, devices_and_modules(addition.reasons),
+        ' (its modules\' aliases, read by inspect mode)' if addition.inspected else '')
 
 
 def not_added_line(addition: Any) -> str:
@@ -171,11 +190,10 @@ def shortfall_line(shortfall: Any) -> str:
 
 def unjudged_line(verdict: KernelVerdict) -> str:
     devices = verdict.unjudged
-    return ('kernelsplit: cannot judge %d device(s) without a driver for kernel %s: %s; their '
-            'drivers may be in packages that are not installed (%s) and that carry no '
-            'modalias() provides to match them against'
+    reasons = dict.fromkeys(d.reason for d in verdict.devices if d.reason)
+    return ('kernelsplit: cannot judge %d device(s) without a driver for kernel %s: %s; %s'
             % (len(devices), verdict.kver, ', '.join(d.label() for d in devices),
-               ', '.join(p.nevra for p in verdict.lacking_packages)))
+               '; '.join(reasons)))
 
 
 def not_added_warning(addition: Any, problem: str) -> str:

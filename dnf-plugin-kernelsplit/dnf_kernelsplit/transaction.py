@@ -70,8 +70,11 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
             forward.append(item.pkg)
         elif item.action in _BACKWARD:
             backward.append(item.pkg)
-    return judge_transaction(config, base.conf.installroot, Dnf4Lookup(base.sack), forward,
-                             backward, base.conf.cachedir, running, background)
+    no_fetch = 'dnf runs from its cache only (-C); run it without -C to judge them' \
+        if base.conf.cacheonly else None
+    return judge_transaction(config, base.conf.installroot, Dnf4Lookup(base.sack, base),
+                             forward, backward, base.conf.cachedir, running, background,
+                             no_fetch)
 
 
 def packages_to_add(base: Any, cli: Any, config: Config,
