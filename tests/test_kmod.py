@@ -175,3 +175,36 @@ def test_lookup_agrees_with_modprobe_on_every_real_pci_modalias(real_kernel):
             disagreements[alias] = (ours[alias], theirs)
     assert not disagreements
     assert sum(1 for a in aliases if ours[a]) > 500
+
+
+# --- long modaliases: exact mode's filter and matcher ---------------------------------
+
+LONG = 'input:b0003v046DpC52Be0111-e0,1,4,11,14,k' + ','.join(str(71 + n % 700)
+                                                             for n in range(1500))
+
+
+@pytest.mark.parametrize('regex', [False, True], ids=['loop', 'regex'])
+def test_long_modaliases_are_matched_as_fnmatch_says(monkeypatch, regex):
+    """Patterns whose literal runs past the prefixes ModaliasFilter keeps, or that
+    differ from a modalias only after them: kept or not, the matches are glibc's."""
+    import ctypes
+    from dnf_kernelsplit.kmod import AliasMatcher, ModaliasFilter, encode_modalias
+    if regex:
+        monkeypatch.setattr(ModaliasFilter, 'REGEX_MIN_PROVIDES', 0)
+    fnmatch = ctypes.CDLL(None).fnmatch
+    fnmatch.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+    patterns = [LONG, LONG[:-1], LONG[:100] + '*', LONG[:64] + '*', LONG[:64] + 'X*',
+                LONG[:65] + '*', LONG[:200] + '*k*', 'input:b0003v*', 'input:b0003v046D[pP]*',
+                'pci:v00008086d00001572sv*sd*bc*sc*i*', 'pci:v*d*sv*sd*bc02*',
+                'input:b0019v*', 'usb:v*p*']
+    modaliases = [LONG, LONG[:70], LONG[:64], 'pci:v00008086d00001572sv00008086sd00000006bc02sc00i00']
+    provides = ['modalias(%s) = m%d' % (encode_modalias(p), n) for n, p in enumerate(patterns)]
+    provides.append('kmod(i40e.ko)')
+    has_any, kept = ModaliasFilter(modaliases).select(provides)
+    assert has_any and {module for _, module in kept} == {'m%d' % n for n in range(11)}
+    matcher = AliasMatcher(kept)
+    for alias in modaliases:
+        expected = sorted('m%d' % n for n, p in enumerate(patterns)
+                          if fnmatch(p.encode(), alias.encode(), 0) == 0)
+        assert sorted(matcher.match(alias)) == expected, alias[:80]
+    assert len(matcher.match(LONG)) == 6

@@ -36,6 +36,13 @@ _MODALIAS_SAFE = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 _LITERAL_PREFIX_RE = re.compile(r'[^*?[]*')
 # modalias.prov encodes ')' inside patterns: the first one closes the provide's name.
 _PROVIDE_LITERAL_RE = re.compile(r'modalias\(([^*?[)]*)')
+# ModaliasFilter keeps the modaliases' prefixes up to this length, and a pattern's
+# literal prefix is looked up by as many of its first characters.  Real literals
+# are shorter (a PCI modalias is 52 characters; of:, acpi: and dmi: patterns
+# have their first wildcard within a few); longer ones can only let through
+# more candidates, which fnmatch() then rejects.  Keeping every prefix of
+# every modalias would cost memory in the square of its length.
+_PREFIX_CAP = 64
 
 
 class KmodError(Exception):
@@ -65,8 +72,9 @@ def select_modalias_provides(provides: Iterable[str], wanted_prefixes: Optional[
                              ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
     """The modalias(PATTERN) [= MODULE] provides among PROVIDES, decoded: (any at all, them).
 
-    WANTED_PREFIXES: keep only the patterns whose literal prefix is among
-    them (see ModaliasFilter, which also narrows PROVIDES much faster).
+    WANTED_PREFIXES: keep only the patterns whose literal prefix's first
+    _PREFIX_CAP characters are among them (ModaliasFilter.prefixes; it also
+    narrows PROVIDES much faster).
     """
     match = _PROVIDE_LITERAL_RE.match
     found, any_seen = [], False
@@ -77,13 +85,14 @@ def select_modalias_provides(provides: Iterable[str], wanted_prefixes: Optional[
         any_seen = True
         prefix = literal.group(1)
         encoded = '%' in prefix      # compare the decoded pattern's prefix instead
-        if wanted_prefixes is not None and not encoded and prefix not in wanted_prefixes:
+        if wanted_prefixes is not None and not encoded and prefix not in wanted_prefixes \
+                and (len(prefix) <= _PREFIX_CAP or prefix[:_PREFIX_CAP] not in wanted_prefixes):
             continue
         parsed = modalias_from_provide(text)
         if parsed is None:
             continue
         if wanted_prefixes is not None and encoded and \
-                literal_prefix(parsed[0]) not in wanted_prefixes:
+                literal_prefix(parsed[0])[:_PREFIX_CAP] not in wanted_prefixes:
             continue
         found.append(parsed)
     return any_seen, found
@@ -112,7 +121,9 @@ class ModaliasFilter:
 
     def __init__(self, modaliases: Iterable[str]) -> None:
         modaliases = set(modaliases)
-        self.prefixes = {alias[:end] for alias in modaliases for end in range(len(alias) + 1)}
+        # Linear in the modaliases' length (see _PREFIX_CAP).
+        self.prefixes = {alias[:end] for alias in modaliases
+                         for end in range(min(len(alias), _PREFIX_CAP) + 1)}
         self._trie: dict = {}
         self._nodes = 0
         for alias in modaliases:
@@ -157,7 +168,8 @@ class ModaliasFilter:
         count = text.count
         for match in regex.finditer(text):
             literal, rest = match.groups()
-            if literal in prefixes or rest.startswith('%'):
+            if literal in prefixes or rest.startswith('%') or \
+                    (len(literal) > _PREFIX_CAP and literal[:_PREFIX_CAP] in prefixes):
                 start = match.start()      # the newline before provide number INDEX
                 index += count('\n', last, start)
                 last = start
@@ -338,13 +350,16 @@ class AliasMatcher:
     """Modalias patterns (from packages' modalias() provides) matched as kmod matches.
 
     Patterns are indexed by their literal prefix (up to the first wildcard),
-    so a device's modalias is compared only with the patterns that can match.
+    so a device's modalias is compared only with the patterns that can match:
+    its prefixes of the lengths those literals have (a few dozen lengths, so
+    the time is linear in the modalias's length).
     """
 
     def __init__(self, entries: Iterable[tuple[str, Any]]) -> None:
         self._by_prefix: dict[str, list[tuple[str, Any]]] = {}
         for pattern, value in entries:
             self._by_prefix.setdefault(literal_prefix(pattern), []).append((pattern, value))
+        self._lengths = sorted({len(prefix) for prefix in self._by_prefix})
         self._fnmatch = _Fnmatch()
 
     def __bool__(self) -> bool:
@@ -353,9 +368,12 @@ class AliasMatcher:
     def match(self, modalias: str) -> list[Any]:
         found = []
         target = modalias.encode()
+        by_prefix = self._by_prefix
         with _c_locale().active():
-            for end in range(len(modalias) + 1):
-                for pattern, value in self._by_prefix.get(modalias[:end], ()):
+            for end in self._lengths:
+                if end > len(modalias):
+                    break
+                for pattern, value in by_prefix.get(modalias[:end], ()):
                     if self._fnmatch(pattern.encode(), target):
                         found.append(value)
         return found
