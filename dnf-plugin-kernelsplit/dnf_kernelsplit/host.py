@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
 
 from . import hardware
 from .config import Config
-from .kmod import KmodError, ModuleIndex, release_dirs
+from .kmod import DamagedIndexError, KmodError, ModuleIndex, release_dirs
 from .modules import DeviceNeed, device_needs
 
 logger = logging.getLogger('dnf.plugin')
@@ -66,10 +66,17 @@ def index_candidates(installed: Sequence[str], running: str) -> list[str]:
     return ordered + [kver for kver in installed if kver != running]
 
 
-def open_index(root: str, candidates: Sequence[str]) -> tuple[Optional[str], Optional[ModuleIndex]]:
+def open_index(root: str, candidates: Sequence[str], damaged: Optional[list[str]] = None
+               ) -> tuple[Optional[str], Optional[ModuleIndex]]:
+    """The first of CANDIDATES' indexes that opens; a damaged one is said (and noted in
+    DAMAGED), and the next one tried."""
     for kver in candidates:
         try:
             return kver, ModuleIndex.for_kernel(root, kver)
+        except DamagedIndexError as exc:
+            logger.warning('kernelsplit: %s', exc)
+            if damaged is not None:
+                damaged.append(str(exc))
         except KmodError as exc:
             logger.debug('kernelsplit: no usable module index for %s: %s', kver, exc)
     return None, None
@@ -141,10 +148,11 @@ def resolve_ahead(root: str, devices: Sequence[hardware.Device],
     return Resolution(tuple(tried), kver, tuple((n.modules, n.basis) for n in needs), builtin)
 
 
-def _resolve(root: str, candidates: Sequence[str], devices: Sequence[hardware.Device]
+def _resolve(root: str, candidates: Sequence[str], devices: Sequence[hardware.Device],
+             damaged: Optional[list[str]] = None
              ) -> tuple[Optional[str], tuple[DeviceNeed, ...], Optional[frozenset[str]]]:
     """(index kernel, DEVICES' needs, its built-ins) with the first of CANDIDATES' indexes."""
-    kver, index = open_index(root, candidates)
+    kver, index = open_index(root, candidates, damaged)
     try:
         return kver, device_needs(devices, index), \
             index.builtin_modules() if index is not None else None
@@ -172,6 +180,7 @@ def host_needs(config: Config, root: str, installed: Sequence[str],
         discovery = hardware.discover(config.buses)
     ignored = tuple(d for d in discovery.devices if config.ignores(d))
     candidates = index_candidates(installed, running or running_release())
+    damaged: list[str] = []
     if ahead is not None and ahead.holds_for(candidates, discovery.devices):
         logger.debug('kernelsplit: device needs resolved in the background (index: %s)',
                      ahead.index_kver)
@@ -184,9 +193,9 @@ def host_needs(config: Config, root: str, installed: Sequence[str],
                          'the index of %s, the installed kernels are %s',
                          ', '.join(ahead.tried) or 'no kernel', ', '.join(installed) or 'none')
         kept = tuple(d for d in discovery.devices if not config.ignores(d))
-        kver, needs, builtin = _resolve(root, candidates, kept)
-    notes = []
+        kver, needs, builtin = _resolve(root, candidates, kept, damaged)
+    notes = damaged
     if kver is None:
-        notes.append('no installed kernel has a module index (run depmod); devices '
-                     'without a bound driver cannot be judged')
+        notes.append('no installed kernel has a %smodule index (run depmod); devices '
+                     'without a bound driver cannot be judged' % ('usable ' if damaged else ''))
     return HostNeeds(needs, ignored, kver, builtin, tuple(notes), discovery.problem)

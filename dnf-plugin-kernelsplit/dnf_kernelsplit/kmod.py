@@ -49,6 +49,107 @@ class KmodError(Exception):
     """libkmod is missing or an index cannot be opened."""
 
 
+class DamagedIndexError(KmodError):
+    """A module index file depmod wrote is not whole: its message names it and the fix."""
+
+
+# The index files kmod_load_resources() maps (libkmod's index_files[]), and
+# their format (libkmod-index.c, tools/depmod.c): a header of three big-endian
+# 32-bit words, magic, version (major in the high half) and the root node's
+# offset; each node offset carries flags in its top four bits.
+INDEX_FILES = ('modules.dep.bin', 'modules.alias.bin', 'modules.symbols.bin',
+               'modules.builtin.alias.bin', 'modules.builtin.bin')
+_OPTIONAL_INDEX_FILES = frozenset({'modules.builtin.alias.bin'})   # newer than the others
+_INDEX_MAGIC, _INDEX_MAJOR = 0xB007F457, 2
+_NODE_PREFIX, _NODE_VALUES, _NODE_CHILDS, _NODE_MASK = 0x80000000, 0x40000000, 0x20000000, \
+    0x0FFFFFFF
+_MAX_ROOT_NODE = 1 << 20
+
+
+def index_file_damage(path: str) -> Optional[str]:
+    """What is wrong with the index file PATH as libkmod would read it, or None.
+
+    libkmod checks a file's magic and version, then follows node offsets into
+    its map of the file without bounds checks: a truncated file loads, and a
+    lookup then reads past the end (SIGSEGV in dnf) or finds nothing.  depmod
+    writes every node after its children and the root node last, so the file
+    ends where the root node ends: a root that does not end exactly at the end
+    of the file, or whose children lie outside the file before it, means the
+    file is not the one depmod wrote.  A few hundred bytes are read; damage
+    inside the other nodes is beyond what this sees (and what libkmod checks).
+    """
+    import struct
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        return 'unreadable (%s)' % exc.strerror
+    try:
+        size = os.fstat(fd).st_size
+        header = os.pread(fd, 12, 0)
+        if len(header) < 12:
+            return 'shorter (%d bytes) than its header' % size
+        magic, version, root = struct.unpack('>III', header)
+        if magic != _INDEX_MAGIC:
+            return 'not a module index (magic %#x)' % magic
+        if version >> 16 != _INDEX_MAJOR:
+            return 'index format %d, not %d' % (version >> 16, _INDEX_MAJOR)
+        start = root & _NODE_MASK
+        if not 12 <= start <= size or size - start > _MAX_ROOT_NODE:
+            return 'truncated or corrupt (its root node at %d, the file %d bytes)' % (
+                start, size)
+        node = os.pread(fd, size - start, start)
+    except OSError as exc:
+        return 'unreadable (%s)' % exc.strerror
+    finally:
+        os.close(fd)
+    end = 0
+    try:
+        if root & _NODE_PREFIX:
+            end = node.index(b'\0') + 1
+        if root & _NODE_CHILDS:
+            first, last = node[end], node[end + 1]
+            count = last - first + 1
+            children = struct.unpack_from('>%dI' % count, node, end + 2) if count > 0 else None
+            end += 2 + 4 * count
+            if children is None or last >= 128 or \
+                    any(not 12 <= c & _NODE_MASK < start for c in children if c & _NODE_MASK):
+                return 'corrupt (its root node points outside the file)'
+        if root & _NODE_VALUES:
+            (values,), end = struct.unpack_from('>I', node, end), end + 4
+            for _ in range(values):
+                end = node.index(b'\0', end + 4) + 1
+    except (IndexError, ValueError, struct.error):      # the node runs past the end
+        return 'truncated (it ends inside its root node)'
+    if end != len(node):
+        return 'truncated or corrupt (%d bytes after its root node)' % (len(node) - end)
+    return None
+
+
+def depmod_command(dirname: str) -> str:
+    """How to rebuild the index in DIRNAME (ROOT/lib/modules/KVER): 'depmod [-b ROOT] KVER'."""
+    dirname = os.path.abspath(dirname)
+    kver = os.path.basename(dirname)
+    parent = os.path.dirname(dirname)
+    for modules_dir in sorted(MODULE_DIRS, key=len, reverse=True):    # usr/lib/modules first
+        if parent.endswith('/' + modules_dir):
+            root = parent[:-len(modules_dir) - 1]
+            return 'depmod -b %s %s' % (root, kver) if root not in ('', '/') else \
+                'depmod %s' % kver
+    return 'depmod -b <root> %s' % kver
+
+
+def check_index(dirname: str) -> None:
+    """Raise DamagedIndexError when an index file in DIRNAME is damaged."""
+    for name in INDEX_FILES:
+        path = os.path.join(dirname, name)
+        if name in _OPTIONAL_INDEX_FILES and not os.path.exists(path):
+            continue
+        damage = index_file_damage(path)
+        if damage is not None:
+            raise DamagedIndexError('%s is %s: rebuild the index with `%s`'
+                                    % (path, damage, depmod_command(dirname)))
+
+
 def normalize(name: str) -> str:
     """Module names compare with '-' and '_' as the same character, as kmod does."""
     return name.replace('-', '_')
@@ -387,6 +488,7 @@ class ModuleIndex:
                 not os.path.isfile(os.path.join(dirname, 'modules.dep')):
             raise KmodError('no module index in %s (depmod has not run)' % dirname)
         self.dirname = dirname = os.path.abspath(dirname)
+        check_index(dirname)       # before libkmod maps a file that would crash a lookup
         lib = _lib()
         if config_paths is None:
             c_paths = None
