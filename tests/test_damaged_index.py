@@ -22,8 +22,9 @@ def kernelsplit_lines(text, path):
             str(path) in line]
 
 
-@pytest.mark.parametrize('name', ['modules.alias.bin', 'modules.dep.bin'])
-@pytest.mark.parametrize('how', ['truncated', 'overwritten'])
+# Every cut and each kind of overwrite is seen: tests/test_kmod.py.
+@pytest.mark.parametrize('name, how', [('modules.alias.bin', 'truncated'),
+                                       ('modules.dep.bin', 'overwritten')])
 def test_check_names_the_damaged_file_and_resolves_with_the_next_index(make_root, name, how):
     root = make_root('split')
     root.install('kernel-' + OLD, 'kernel-' + NEW)
