@@ -96,10 +96,10 @@ def _text(value: bytes, name: str, garbled: list[str]) -> str:
         return value.decode(errors='replace')
 
 
-def _property(udev_device: Any, name: str, garbled: list[str]) -> Optional[str]:
-    """The udev property NAME (see _text)."""
+def _property(properties: Any, name: str, garbled: list[str]) -> Optional[str]:
+    """The udev property NAME among PROPERTIES (a pyudev device's; see _text)."""
     try:
-        return udev_device.properties.get(name)
+        return properties.get(name)
     except UnicodeDecodeError as exc:    # pyudev decodes strictly; the error holds the bytes
         return _text(bytes(exc.object), name, garbled)
 
@@ -151,7 +151,8 @@ def device_from_udev(udev_device: Any, limit: Optional[int] = None) -> Optional[
     if not os.path.isdir(sys_path):
         return None                      # removed since it was enumerated
     garbled: list[str] = []
-    modalias = _property(udev_device, 'MODALIAS', garbled) or \
+    properties = udev_device.properties
+    modalias = _property(properties, 'MODALIAS', garbled) or \
         _attribute(udev_device, 'modalias', garbled)
     if not modalias:
         return None
@@ -166,16 +167,16 @@ def device_from_udev(udev_device: Any, limit: Optional[int] = None) -> Optional[
     slot = vendor = device = device_class = sriov = physfn = None
     if subsystem == 'pci':
         # Identifiers from the udev properties, else (absent or garbled) from sysfs.
-        slot = _property(udev_device, 'PCI_SLOT_NAME', garbled)
+        slot = _property(properties, 'PCI_SLOT_NAME', garbled)
         if not slot or '\ufffd' in slot:
             slot = udev_device.sys_name
-        pci_id = _property(udev_device, 'PCI_ID', garbled) or ''
+        pci_id = _property(properties, 'PCI_ID', garbled) or ''
         if ':' in pci_id:
             vendor, device = (_hex_id(part, 4) for part in pci_id.split(':', 1))
         if vendor is None or device is None:
             vendor = _hex_id(_attribute(udev_device, 'vendor', garbled), 4)
             device = _hex_id(_attribute(udev_device, 'device', garbled), 4)
-        device_class = _hex_id(_property(udev_device, 'PCI_CLASS', garbled), 6) or \
+        device_class = _hex_id(_property(properties, 'PCI_CLASS', garbled), 6) or \
             _hex_id(_attribute(udev_device, 'class', garbled), 6)
         physfn = _link_name(os.path.join(sys_path, 'physfn'))
         if physfn:
