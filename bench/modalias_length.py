@@ -84,7 +84,8 @@ def inputs() -> tuple[list[str], list[str], str]:
     modaliases: list[str] = []
     if realdata.available():
         machines = realdata.udevadm_machines()
-        name = next((n for n in machines if 'IDRAC' in n.upper()), max(machines, key=lambda n: len(machines[n])))
+        name = 'DELL_IDRAC' if 'DELL_IDRAC' in machines else \
+            max(machines, key=lambda n: len(machines[n]))
         modaliases = sorted({d['MODALIAS'] for d in machines[name] if d.get('MODALIAS')})
         source.append('%d modaliases of %s' % (len(modaliases), name))
     else:

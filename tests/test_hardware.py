@@ -194,7 +194,8 @@ def test_a_sysfs_path_that_is_not_utf8_is_left_out_with_a_warning():
             uevent.write(b"MODALIAS=platform:odd\\nSUBSYSTEM=platform\\n")
         os.makedirs(sysfs + b"/bus/platform/devices", exist_ok=True)
         os.symlink(b"../../../bus/platform", device + b"/subsystem")
-        os.symlink(b"../../../devices/platform/odd\\xff0", sysfs + b"/bus/platform/devices/odd\\xff0")
+        os.symlink(b"../../../devices/platform/odd\\xff0",
+                   sysfs + b"/bus/platform/devices/odd\\xff0")
         result = hardware.discover()
         print(json.dumps([len(result.devices), result.problem, warnings]))
     '''))

@@ -198,7 +198,8 @@ def test_long_modaliases_are_matched_as_fnmatch_says(monkeypatch, regex):
                 LONG[:65] + '*', LONG[:200] + '*k*', 'input:b0003v*', 'input:b0003v046D[pP]*',
                 'pci:v00008086d00001572sv*sd*bc*sc*i*', 'pci:v*d*sv*sd*bc02*',
                 'input:b0019v*', 'usb:v*p*']
-    modaliases = [LONG, LONG[:70], LONG[:64], 'pci:v00008086d00001572sv00008086sd00000006bc02sc00i00']
+    modaliases = [LONG, LONG[:70], LONG[:64],
+                  'pci:v00008086d00001572sv00008086sd00000006bc02sc00i00']
     provides = ['modalias(%s) = m%d' % (encode_modalias(p), n) for n, p in enumerate(patterns)]
     provides.append('kmod(i40e.ko)')
     has_any, kept = ModaliasFilter(modaliases).select(provides)
