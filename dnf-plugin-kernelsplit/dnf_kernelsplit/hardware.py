@@ -10,10 +10,10 @@ read with each bad byte as U+FFFD, and the device is still judged, with one
 warning naming it and the values.  For its modalias that is what kmod would
 find too: module alias patterns are ASCII (modpost writes them from the
 drivers' ID tables), so none of their literal characters matched the byte,
-and a `*` matches U+FFFD as it matched the byte; only a `?` or `[...]`
-standing for exactly that byte would differ, and modpost writes those only
-where the kernel writes hex digits.  A modalias longer than the kernel ever
-writes is not the kernel's: that device is left out, with a warning.
+and a `*` matches U+FFFD as it matched the byte.  Only a `?` or `[...]`
+standing for exactly that byte would differ: modpost writes no `?`, and
+`[...]` only for ranges of hex digits.  A modalias longer than the kernel
+ever writes is not the kernel's: that device is left out, with a warning.
 """
 
 from __future__ import annotations
