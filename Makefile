@@ -41,6 +41,7 @@ demo: deps
 bench: deps
 	mkdir -p $(BUILD)
 	$(PYTHON) bench/resolve.py --json $(BUILD)/bench-resolve.json
+	$(PYTHON) bench/modalias_length.py --json $(BUILD)/bench-modalias-length.json
 	$(PYTHON) bench/upgrade.py --json $(BUILD)/bench-upgrade.json
 
 rpm: deps

@@ -124,8 +124,11 @@ def background_child(host: Path, drivers: Path, rounds: int, work: Path, root: P
     from dnf_kernelsplit import background
     # dnf's sys.path as kernelsplit.py leaves it when loaded from the checkout
     path = [str(ROOT / 'dnf-plugin-kernelsplit')] + [p for p in sys.path if p]
+    # The child takes the pid of the process that started it (it stops when that
+    # one is gone): sh hands over its own parent's, then becomes the child.
     command = ['umockdev-run', '-d', str(host), '--', PYTHON, str(TESTBED_EXEC), str(drivers),
-               '--', PYTHON, '-S', '-c', background._CHILD_CODE % (path,), '*', str(root)]
+               '--', 'sh', '-c', 'exec "$0" -S -c "$1" "$PPID" "*" "$2"',
+               PYTHON, background._CHILD_CODE % (path,), str(root)]
     samples = [timed(command, dict(os.environ), work / 'measure')[:2] for _ in range(rounds)]
     return {'wall_ms': round(statistics.median(w for w, _ in samples) * 1000, 1),
             'rss_mb': round(statistics.median(r for _, r in samples), 1)}

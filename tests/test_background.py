@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 
+from dnf_kernelsplit import background
 from dnf_kernelsplit.host import Resolution
 from harness import PLUGIN_DIR, PYTHON, Host
 
@@ -124,3 +125,102 @@ def test_a_cancelled_child_leaves_no_process():
     ''')
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [None, False]
+
+
+# --- a slow or orphaned child, through the real dnf CLI -----------------------------
+
+OLD, NEW = '6.8.0-1.x86_64', '6.9.1-1.x86_64'
+
+# pyudev, as the background child (`python3 -S`, so sys.flags.no_site) finds it: stuck
+# for ten minutes before it loads the real one.  dnf itself gets the real pyudev at once.
+SLOW_CHILD_PYUDEV = textwrap.dedent('''
+    import importlib.machinery, importlib.util, os, sys
+    if sys.flags.no_site:
+        open(os.environ["KERNELSPLIT_TEST_STUCK"], "w").write(str(os.getpid()))
+        import time
+        time.sleep(600)
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.machinery.PathFinder.find_spec(
+        "pyudev", [p for p in sys.path if os.path.abspath(p or ".") != here])
+    real = importlib.util.module_from_spec(spec)
+    sys.modules["pyudev"] = real
+    spec.loader.exec_module(real)
+''')
+
+
+def slow_child(tmp_path):
+    """The environment for a dnf run whose background child gets stuck, and the file
+    where that child writes its pid."""
+    shim = tmp_path / 'shim'
+    shim.mkdir()
+    (shim / 'pyudev.py').write_text(SLOW_CHILD_PYUDEV)
+    stuck = tmp_path / 'stuck-child.pid'
+    return {'PYTHONPATH': '%s:%s' % (PLUGIN_DIR, shim),
+            'KERNELSPLIT_TEST_STUCK': str(stuck)}, stuck
+
+
+def alive(pid: int) -> bool:
+    """Whether PID runs (a zombie waiting for its reaper has ended)."""
+    try:
+        with open('/proc/%d/stat' % pid) as stat:
+            return stat.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+def test_a_child_slower_than_its_deadline_means_listing_in_process(make_root, tmp_path):
+    """The upgrade still gets the driver packages (fail-safe, not fail-open), and the
+    stuck child does not outlive its deadline."""
+    root = make_root('mono-split')
+    root.install('kernel-' + OLD)
+    env, stuck = slow_child(tmp_path)
+    result = root.dnf('-v', '-y', 'upgrade', host=Host('baremetal-sriov'), env=env)
+    assert result.returncode == 0, result
+    assert 'kernel-drivers-sriov-' + NEW in root.installed()
+    assert 'kernelsplit: devices listed in-process' in result.stdout, result
+    assert 'kernelsplit: the background listing took longer than' in result.stdout, result
+    assert 'cannot list this machine' not in result.stdout + result.stderr
+    assert stuck.exists() and not alive(int(stuck.read_text()))
+
+
+def test_the_child_dies_with_dnf(make_root, tmp_path):
+    """SIGKILL of dnf while the child works: the child goes too, not ten minutes later."""
+    import signal
+    import time
+    root = make_root('mono-split')
+    root.install('kernel-' + OLD)
+    env, stuck = slow_child(tmp_path)
+    command = Host('baremetal-sriov').wrap(root.dnf_command('--assumeno', 'upgrade'))
+    dnf = subprocess.Popen(command, env={**root.env, **env}, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    child = None
+    try:
+        for _ in range(600):
+            if stuck.exists() and stuck.read_text():
+                break
+            time.sleep(0.1)
+        child = int(stuck.read_text())
+        with open('/proc/%d/stat' % child) as stat:
+            parent = int(stat.read().rsplit(')', 1)[1].split()[1])
+        with open('/proc/%d/cmdline' % parent, 'rb') as cmdline:
+            assert b'dnf-3' in cmdline.read()        # the dnf process itself, by its pid
+        os.kill(parent, signal.SIGKILL)
+        for _ in range(50):
+            if not alive(child):
+                break
+            time.sleep(0.1)
+        assert not alive(child), 'the background child outlived dnf'
+    finally:
+        dnf.kill()
+        dnf.wait()
+        if child is not None and alive(child):
+            os.kill(child, signal.SIGKILL)        # the test failed: leave no sleeper behind
+
+
+def test_a_child_whose_parent_is_gone_before_it_starts_exits_at_once():
+    """The parent died before the child asked to die with it: the child sees another
+    parent than the one named on its command line, and stops before any work."""
+    code = background._CHILD_CODE % ([str(PLUGIN_DIR)],)
+    done = subprocess.run([PYTHON, '-S', '-c', code, '1', '*', ''], capture_output=True,
+                          timeout=60, check=False)
+    assert (done.returncode, done.stdout) == (1, b'')

@@ -126,3 +126,81 @@ def test_without_sys_discovery_reports_why(tmp_path):
                          env={**os.environ, 'LD_PRELOAD': 'libumockdev-preload.so.0',
                               'UMOCKDEV_DIR': str(tmp_path)})
     assert json.loads(out.stdout) == [0, '/sys is not mounted']
+
+
+# --- what a real udev database may hold: see oddhosts.py ---------------------------------
+
+LOG_WARNINGS = textwrap.dedent('''
+    import logging
+    warnings = []
+    class Keep(logging.Handler):
+        def emit(self, record):
+            if record.levelno >= logging.WARNING:
+                warnings.append(record.getMessage())
+    logging.getLogger('dnf.plugin').addHandler(Keep())
+''')
+
+
+def test_bytes_that_are_not_utf8_are_read_as_replacement_characters(tmp_path):
+    import oddhosts
+    out = run_in(oddhosts.garbled(tmp_path), LOG_WARNINGS + textwrap.dedent('''
+        devices = hardware.discover().devices
+        print(json.dumps([[d._asdict() for d in devices], warnings]))
+    '''))
+    assert out.returncode == 0, out.stderr
+    found, warnings = json.loads(out.stdout)
+    devices = {d['slot']: d for d in found}
+    assert len(devices) == 14                       # none left out
+    gpu = devices[oddhosts.GPU]
+    # PCI_ID is garbled: the ids come from sysfs instead
+    assert (gpu['vendor'], gpu['device'], gpu['device_class']) == ('10de', '1e84', '030000')
+    assert gpu['modalias'] == oddhosts.GARBLED_GPU_MODALIAS.decode(errors='replace')
+    assert gpu['modalias'].count('\ufffd') == 2
+    assert devices[oddhosts.AUDIO]['driver'] is None
+    assert [d['sriov'] for d in (devices[oddhosts.PF0], devices[oddhosts.PF1])] == [None, None]
+    assert sorted(warnings) == [
+        'kernelsplit: 0000:01:00.0 [10de:1e84]: MODALIAS, PCI_ID: bytes that are not UTF-8, '
+        'read as U+FFFD',
+        'kernelsplit: 0000:01:00.1 [10de:10f8]: MODALIAS: bytes that are not UTF-8, '
+        'read as U+FFFD',
+        'kernelsplit: 0000:3b:00.0 [8086:1572]: sriov_totalvfs: bytes that are not UTF-8, '
+        'read as U+FFFD']
+
+
+@pytest.mark.parametrize('over', [0, 1])
+def test_a_modalias_longer_than_a_page_is_left_out(tmp_path, over):
+    """The kernel keeps at most PAGE_SIZE - 1 bytes of a sysfs attribute, its newline included."""
+    import oddhosts
+    length = os.sysconf('SC_PAGE_SIZE') - 2 + over
+    out = run_in(oddhosts.long_modalias(tmp_path, length), LOG_WARNINGS + textwrap.dedent('''
+        devices = hardware.discover().devices
+        print(json.dumps([[len(d.modalias) for d in devices], warnings]))
+    '''))
+    assert out.returncode == 0, out.stderr
+    lengths, warnings = json.loads(out.stdout)
+    assert (length in lengths, len(lengths)) == ((True, 12) if not over else (False, 11))
+    assert warnings == ([] if not over else [
+        'kernelsplit: leaving out /sys%s: its modalias is %d bytes long, and the kernel '
+        'writes at most %d' % (oddhosts.LONG_PATH, length, length - 1)])
+
+
+def test_a_sysfs_path_that_is_not_utf8_is_left_out_with_a_warning():
+    """No .umockdev file can name such a device: it is added to the testbed by hand."""
+    out = run_in(Host('kvm-guest'), LOG_WARNINGS + textwrap.dedent('''
+        sysfs = os.environ["UMOCKDEV_DIR"].encode() + b"/sys"
+        device = sysfs + b"/devices/platform/odd\\xff0"
+        os.makedirs(device)
+        with open(device + b"/uevent", "wb") as uevent:
+            uevent.write(b"MODALIAS=platform:odd\\nSUBSYSTEM=platform\\n")
+        os.makedirs(sysfs + b"/bus/platform/devices", exist_ok=True)
+        os.symlink(b"../../../bus/platform", device + b"/subsystem")
+        os.symlink(b"../../../devices/platform/odd\\xff0",
+                   sysfs + b"/bus/platform/devices/odd\\xff0")
+        result = hardware.discover()
+        print(json.dumps([len(result.devices), result.problem, warnings]))
+    '''))
+    assert out.returncode == 0, out.stderr
+    count, problem, warnings = json.loads(out.stdout)
+    assert (count, problem) == (6, None)
+    assert warnings == ['kernelsplit: leaving out /sys/devices/platform/odd\ufffd0: its sysfs '
+                        'path holds bytes that are not UTF-8']

@@ -1,6 +1,7 @@
 """Module resolution agrees with kmod: names, a generated index, and real hardware data."""
 
 import itertools
+import shutil
 import os
 import subprocess
 
@@ -175,3 +176,83 @@ def test_lookup_agrees_with_modprobe_on_every_real_pci_modalias(real_kernel):
             disagreements[alias] = (ours[alias], theirs)
     assert not disagreements
     assert sum(1 for a in aliases if ours[a]) > 500
+
+
+# --- long modaliases: exact mode's filter and matcher ---------------------------------
+
+LONG = 'input:b0003v046DpC52Be0111-e0,1,4,11,14,k' + ','.join(str(71 + n % 700)
+                                                             for n in range(1500))
+
+
+@pytest.mark.parametrize('regex', [False, True], ids=['loop', 'regex'])
+def test_long_modaliases_are_matched_as_fnmatch_says(monkeypatch, regex):
+    """Patterns whose literal runs past the prefixes ModaliasFilter keeps, or that
+    differ from a modalias only after them: kept or not, the matches are glibc's."""
+    import ctypes
+    from dnf_kernelsplit.kmod import AliasMatcher, ModaliasFilter, encode_modalias
+    if regex:
+        monkeypatch.setattr(ModaliasFilter, 'REGEX_MIN_PROVIDES', 0)
+    fnmatch = ctypes.CDLL(None).fnmatch
+    fnmatch.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+    patterns = [LONG, LONG[:-1], LONG[:100] + '*', LONG[:64] + '*', LONG[:64] + 'X*',
+                LONG[:65] + '*', LONG[:200] + '*k*', 'input:b0003v*', 'input:b0003v046D[pP]*',
+                'pci:v00008086d00001572sv*sd*bc*sc*i*', 'pci:v*d*sv*sd*bc02*',
+                'input:b0019v*', 'usb:v*p*']
+    modaliases = [LONG, LONG[:70], LONG[:64],
+                  'pci:v00008086d00001572sv00008086sd00000006bc02sc00i00']
+    provides = ['modalias(%s) = m%d' % (encode_modalias(p), n) for n, p in enumerate(patterns)]
+    provides.append('kmod(i40e.ko)')
+    has_any, kept = ModaliasFilter(modaliases).select(provides)
+    assert has_any and {module for _, module in kept} == {'m%d' % n for n in range(11)}
+    matcher = AliasMatcher(kept)
+    for alias in modaliases:
+        expected = sorted('m%d' % n for n, p in enumerate(patterns)
+                          if fnmatch(p.encode(), alias.encode(), 0) == 0)
+        assert sorted(matcher.match(alias)) == expected, alias[:80]
+    assert len(matcher.match(LONG)) == 6
+
+
+# --- damaged index files --------------------------------------------------------------
+
+def test_every_truncation_of_every_index_file_is_seen(full_index_root, tmp_path):
+    """depmod writes the root node last: whatever length a file is cut to, it shows."""
+    from dnf_kernelsplit.kmod import INDEX_FILES, index_file_damage
+    root, kver = full_index_root
+    moddir = root / 'lib' / 'modules' / kver
+    cut = str(tmp_path / 'cut.bin')
+    for name in INDEX_FILES:
+        assert index_file_damage(str(moddir / name)) is None, name
+        shutil.copyfile(moddir / name, cut)
+        for length in reversed(range(os.path.getsize(cut))):
+            os.truncate(cut, length)
+            assert index_file_damage(cut) is not None, (name, length)
+
+
+@pytest.mark.parametrize('change, damage', [
+    (lambda d: b'\0\0\0\0' + d[4:], 'not a module index (magic 0x0)'),
+    (lambda d: d[:4] + b'\0\x03\0\x01' + d[8:], 'index format 3, not 2'),
+    (lambda d: d[:8] + b'\x20\xff\xff\xff' + d[12:], 'truncated or corrupt (its root node at'),
+    (lambda d: d + b'\0', 'truncated or corrupt (1 bytes after its root node)'),
+    (lambda d: d[:-4] + b'\x20\xff\xff\xff', 'corrupt (its root node points outside the file)'),
+])
+def test_a_corrupt_index_file_is_named_with_the_fix(full_index_root, tmp_path, change, damage):
+    from dnf_kernelsplit.kmod import DamagedIndexError
+    root, kver = full_index_root
+    copy = tmp_path / 'lib' / 'modules' / kver
+    shutil.copytree(root / 'lib' / 'modules' / kver, copy)
+    alias_bin = copy / 'modules.alias.bin'
+    alias_bin.write_bytes(change(alias_bin.read_bytes()))
+    with pytest.raises(DamagedIndexError) as raised:
+        ModuleIndex.for_kernel(str(tmp_path), kver)
+    assert str(raised.value).startswith('%s is %s' % (alias_bin, damage))
+    assert str(raised.value).endswith('rebuild the index with `depmod -b %s %s`' % (tmp_path, kver))
+
+
+@pytest.mark.parametrize('dirname, command', [
+    ('/lib/modules/6.9.1-1.x86_64', 'depmod 6.9.1-1.x86_64'),
+    ('/usr/lib/modules/6.9.1-1.x86_64', 'depmod 6.9.1-1.x86_64'),
+    ('/srv/image/lib/modules/6.9.1-1.x86_64', 'depmod -b /srv/image 6.9.1-1.x86_64'),
+])
+def test_depmod_command(dirname, command):
+    from dnf_kernelsplit.kmod import depmod_command
+    assert depmod_command(dirname) == command

@@ -9,8 +9,10 @@ only if a kernel turns up in the transaction.  The child is a plain
 state (rpmdb handles, locks, log files) is shared.  Its answer travels in
 marshal format, which any two processes of the same interpreter read alike.
 Any failure of the child means doing the work in-process, as if it had never
-been started; needs resolved against another index than the one the hook
-settles on are worked out again (host.Resolution.holds_for).
+been started, and so does a child still at work when its deadline passes (a
+few seconds from its start: the work takes ~60 ms); needs resolved against
+another index than the one the hook settles on are worked out again
+(host.Resolution.holds_for).  The child dies with dnf, however dnf ends.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import marshal
 import os
 import sys
+import time
 from collections import namedtuple
 
 TYPE_CHECKING = False
@@ -33,6 +36,7 @@ logger = logging.getLogger('dnf.plugin')
 _CHILD_CODE = ('import sys; sys.path[:] = %r; '
                'from dnf_kernelsplit.background import _child_main; _child_main()')
 _ALL_BUSES = '*'
+_PR_SET_PDEATHSIG = 1          # <linux/prctl.h>
 
 
 class Listing(namedtuple('Listing', [
@@ -43,7 +47,7 @@ class Listing(namedtuple('Listing', [
     __slots__ = ()
 
 
-def listing_to_bytes(listing: Listing, messages: Iterable[str] = ()) -> bytes:
+def listing_to_bytes(listing: Listing, messages: Iterable[tuple[int, str]] = ()) -> bytes:
     discovery, resolution = listing
     return marshal.dumps({
         'devices': [d._asdict() for d in discovery.devices], 'problem': discovery.problem,
@@ -54,7 +58,7 @@ def listing_to_bytes(listing: Listing, messages: Iterable[str] = ()) -> bytes:
         'messages': list(messages)})
 
 
-def listing_from_bytes(data: bytes) -> tuple[Listing, list[str]]:
+def listing_from_bytes(data: bytes) -> tuple[Listing, list[tuple[int, str]]]:
     from .host import Resolution
     fields = marshal.loads(data)
     devices = tuple(Device(**device) for device in fields['devices'])
@@ -67,33 +71,48 @@ def listing_from_bytes(data: bytes) -> tuple[Listing, list[str]]:
                   for modules, basis, by_name in resolution['needs']),
             None if builtin is None else frozenset(builtin))
     return Listing(Discovery(devices, fields['problem']), resolution), \
-        [str(m) for m in fields['messages']]
+        [(int(level), str(text)) for level, text in fields['messages']]
 
 
 class _Collect(logging.Handler):
-    """Keeps the child's log messages, for the parent to log."""
+    """Keeps the child's log messages and their levels, for the parent to log."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
+        self.messages: list[tuple[int, str]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        self.messages.append((record.levelno, record.getMessage()))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when the thread that started it ends
+    (dnf killed, crashed or done), so no child outlives dnf."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):      # not Linux: dnf's atexit handler still stops it
+        pass
+    if os.getppid() != parent:             # dnf ended before the line above took effect
+        os._exit(1)
 
 
 def _child_main() -> None:
-    """The child's side: argv[1] the buses, argv[2] the root whose kernels resolve
-    the devices' needs ('' for none); the Listing marshalled on stdout."""
+    """The child's side: argv[1] the pid of the process that started it, argv[2]
+    the buses, argv[3] the root whose kernels resolve the devices' needs ('' for
+    none); the Listing marshalled on stdout."""
+    parent, buses, root = sys.argv[1:4]
+    _die_with_parent(int(parent))
     collect = _Collect()
     logger.addHandler(collect)
     logger.setLevel(logging.DEBUG)
-    buses = None if sys.argv[1] == _ALL_BUSES else frozenset(sys.argv[1].split(','))
-    discovery = discover(buses)
+    discovery = discover(None if buses == _ALL_BUSES else frozenset(buses.split(',')))
     resolution = None
-    if sys.argv[2] and discovery.problem is None:
+    if root and discovery.problem is None:
         from .host import resolve_ahead
         try:
-            resolution = resolve_ahead(sys.argv[2], discovery.devices)
+            resolution = resolve_ahead(root, discovery.devices)
         except Exception as exc:     # the parent resolves them itself
             logger.debug('kernelsplit: cannot resolve the devices\' needs ahead: %s', exc)
     sys.stdout.buffer.write(listing_to_bytes(Listing(discovery, resolution), collect.messages))
@@ -102,10 +121,15 @@ def _child_main() -> None:
 class BackgroundHost:
     """The child at work; result() collects its Listing (None: do the work here)."""
 
-    TIMEOUT = 60       # seconds; libudev and libkmod answer in milliseconds
+    # Seconds from the child's start.  Listing ~200 devices and resolving them
+    # takes ~60 ms, a slow spell of a busy machine a few times that; a child
+    # still at work after this is stuck, and the hook does the work itself
+    # rather than wait on.
+    DEADLINE = 3.0
 
-    def __init__(self, process: Any) -> None:
+    def __init__(self, process: Any, started: float) -> None:
         self._process = process
+        self._started = started
         self._result: Optional[Listing] = None
         self._done = False
 
@@ -130,32 +154,38 @@ class BackgroundHost:
         import subprocess
         # Bus names are [a-z0-9_.-] (config.py checks): a comma list is unambiguous.
         argument = _ALL_BUSES if buses is None else ','.join(sorted(buses))
+        started = time.monotonic()
         try:
             process = subprocess.Popen(
-                [python, '-S', '-c', _CHILD_CODE % (sys.path,), argument, root or ''],
+                [python, '-S', '-c', _CHILD_CODE % (sys.path,), str(os.getpid()), argument,
+                 root or ''],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
             logger.debug('kernelsplit: cannot start device discovery in the background: %s', exc)
             return None
-        handle = cls(process)
+        handle = cls(process, started)
         # dnf may end without resolving (a package that does not exist, say).
         atexit.register(handle.cancel)
         return handle
 
     def result(self) -> Optional[Listing]:
-        """The child's Listing; None when it failed (the caller does the work in-process)."""
+        """The child's Listing; None when it failed or missed its deadline (the
+        caller does the work in-process)."""
         if self._done:
             return self._result
         self._done = True
         atexit.unregister(self.cancel)
         import subprocess
+        # An exited child's output is read whole, however late it is collected.
+        timeout = None if self._process.poll() is not None else \
+            max(0.0, self._started + self.DEADLINE - time.monotonic())
         try:
-            out, err = self._process.communicate(timeout=self.TIMEOUT)
+            out, err = self._process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self._stop()
-            self._result = Listing(Discovery((), 'listing the devices took more than %d s'
-                                             % self.TIMEOUT), None)
-            return self._result
+            logger.debug('kernelsplit: the background listing took longer than %g s; '
+                         'listing the devices in-process', self.DEADLINE)
+            return None
         if self._process.returncode != 0:
             logger.debug('kernelsplit: background device discovery failed (exit %s): %s',
                          self._process.returncode, err.decode(errors='replace').strip())
@@ -166,8 +196,8 @@ class BackgroundHost:
             logger.debug('kernelsplit: unreadable answer from background device discovery: %s',
                          exc)
             return None
-        for message in messages:
-            logger.debug('%s', message)
+        for level, message in messages:
+            logger.log(level, '%s', message)
         return self._result
 
     def cancel(self) -> None:

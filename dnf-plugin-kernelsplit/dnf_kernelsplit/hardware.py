@@ -4,6 +4,16 @@ Every device that carries a MODALIAS counts, whatever its bus: PCI, virtio,
 vmbus, xen, usb, acpi, platform, ...  Nothing here may raise into dnf: no
 pyudev, no /sys, a device that vanishes mid-scan or an unreadable attribute
 is logged and skipped.
+
+What the kernel and udev hand over is bytes.  A value that is not UTF-8 is
+read with each bad byte as U+FFFD, and the device is still judged, with one
+warning naming it and the values.  For its modalias that is what kmod would
+find too: module alias patterns are ASCII (modpost writes them from the
+drivers' ID tables), so none of their literal characters matched the byte,
+and a `*` matches U+FFFD as it matched the byte.  Only a `?` or `[...]`
+standing for exactly that byte would differ: modpost writes no `?`, and
+`[...]` only for ranges of hex digits.  A modalias longer than the kernel
+ever writes is not the kernel's: that device is left out, with a warning.
 """
 
 from __future__ import annotations
@@ -77,65 +87,136 @@ def _link_name(path: str) -> Optional[str]:
         return None
 
 
-def _attribute(udev_device: Any, name: str) -> Optional[str]:
+def _text(value: bytes, name: str, garbled: list[str]) -> str:
+    """VALUE as text; NAME noted in GARBLED when it is not UTF-8 (bad bytes as U+FFFD)."""
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        garbled.append(name)
+        return value.decode(errors='replace')
+
+
+def _property(properties: Any, name: str, garbled: list[str]) -> Optional[str]:
+    """The udev property NAME among PROPERTIES (a pyudev device's; see _text)."""
+    try:
+        return properties.get(name)
+    except UnicodeDecodeError as exc:    # pyudev decodes strictly; the error holds the bytes
+        return _text(bytes(exc.object), name, garbled)
+
+
+def _attribute(udev_device: Any, name: str, garbled: list[str]) -> Optional[str]:
+    """The sysfs attribute NAME, stripped (see _text); None when absent or unreadable."""
     try:
         value = udev_device.attributes.get(name)
     except (KeyError, OSError, UnicodeDecodeError):
         return None
     if value is None:
         return None
-    return value.decode(errors='replace').strip() if isinstance(value, bytes) else str(value)
+    return _text(value, name, garbled).strip() if isinstance(value, bytes) else str(value)
 
 
-def device_from_udev(udev_device: Any) -> Optional[Device]:
-    """A Device from a pyudev device; None when it has no modalias or has gone away."""
-    sys_path = udev_device.sys_path
+def _count(text: Optional[str]) -> int:
+    """A sysfs count ('64'); 0 for anything else."""
+    try:
+        return int(text or '')
+    except ValueError:
+        return 0
+
+
+def modalias_limit() -> int:
+    """The longest modalias the running kernel writes, in bytes.
+
+    A sysfs attribute's show() writes into one page and the kernel keeps at most
+    PAGE_SIZE - 1 bytes of it, its newline included (fs/sysfs/file.c,
+    sysfs_kf_seq_show); the MODALIAS uevent variable is shorter still, all
+    variables of an event sharing UEVENT_BUFFER_SIZE (2048) bytes
+    (include/linux/kobject.h).  The page size is the bound that can never drop
+    a real modalias: 4 KiB on x86, up to 64 KiB on arm64 and ppc64.
+    """
+    try:
+        return os.sysconf('SC_PAGE_SIZE') - 2
+    except (ValueError, OSError):
+        return 4096 - 2
+
+
+def device_from_udev(udev_device: Any, limit: Optional[int] = None) -> Optional[Device]:
+    """A Device from a pyudev device; None when it has no modalias, has gone away,
+    or its modalias is longer than LIMIT bytes (modalias_limit())."""
+    try:
+        sys_path = udev_device.sys_path
+    except UnicodeDecodeError as exc:    # a path that cannot be named cannot be judged
+        logger.warning('kernelsplit: leaving out %s: its sysfs path holds bytes that are not '
+                       'UTF-8', bytes(exc.object).decode(errors='replace'))
+        return None
     if not os.path.isdir(sys_path):
         return None                      # removed since it was enumerated
+    garbled: list[str] = []
     properties = udev_device.properties
-    modalias = properties.get('MODALIAS') or _attribute(udev_device, 'modalias')
+    modalias = _property(properties, 'MODALIAS', garbled) or \
+        _attribute(udev_device, 'modalias', garbled)
     if not modalias:
+        return None
+    length, limit = len(modalias.encode()), limit or modalias_limit()
+    if length > limit:
+        logger.warning('kernelsplit: leaving out %s: its modalias is %d bytes long, and the '
+                       'kernel writes at most %d', sys_path, length, limit)
         return None
     driver = udev_device.driver
     driver_module = _link_name(os.path.join(sys_path, 'driver', 'module')) if driver else None
     subsystem = udev_device.subsystem or ''
     slot = vendor = device = device_class = sriov = physfn = None
     if subsystem == 'pci':
-        slot = properties.get('PCI_SLOT_NAME') or udev_device.sys_name
-        pci_id = properties.get('PCI_ID', '')
+        # Identifiers from the udev properties, else (absent or garbled) from sysfs.
+        slot = _property(properties, 'PCI_SLOT_NAME', garbled)
+        if not slot or '\ufffd' in slot:
+            slot = udev_device.sys_name
+        pci_id = _property(properties, 'PCI_ID', garbled) or ''
         if ':' in pci_id:
             vendor, device = (_hex_id(part, 4) for part in pci_id.split(':', 1))
-        else:
-            vendor = _hex_id(_attribute(udev_device, 'vendor'), 4)
-            device = _hex_id(_attribute(udev_device, 'device'), 4)
-        device_class = _hex_id(properties.get('PCI_CLASS') or _attribute(udev_device, 'class'), 6)
+        if vendor is None or device is None:
+            vendor = _hex_id(_attribute(udev_device, 'vendor', garbled), 4)
+            device = _hex_id(_attribute(udev_device, 'device', garbled), 4)
+        device_class = _hex_id(_property(properties, 'PCI_CLASS', garbled), 6) or \
+            _hex_id(_attribute(udev_device, 'class', garbled), 6)
         physfn = _link_name(os.path.join(sys_path, 'physfn'))
         if physfn:
             sriov = 'vf'
-        elif _attribute(udev_device, 'sriov_totalvfs') not in (None, '', '0'):
+        elif _count(_attribute(udev_device, 'sriov_totalvfs', garbled)) > 0:
             sriov = 'pf'
-    return Device(sys_path=sys_path, subsystem=subsystem, modalias=modalias,
-                  driver=driver, driver_module=driver_module, slot=slot,
-                  vendor=vendor, device=device, device_class=device_class,
-                  sriov=sriov, physfn=physfn)
+    found = Device(sys_path=sys_path, subsystem=subsystem, modalias=modalias,
+                   driver=driver, driver_module=driver_module, slot=slot,
+                   vendor=vendor, device=device, device_class=device_class,
+                   sriov=sriov, physfn=physfn)
+    if garbled:
+        logger.warning('kernelsplit: %s: %s: bytes that are not UTF-8, read as U+FFFD',
+                       found.label() if found.slot else sys_path, ', '.join(garbled))
+    return found
 
 
 def devices_from_udev(udev_devices: Iterable[Any],
                       buses: Optional[frozenset[str]] = None) -> tuple[Device, ...]:
     """Devices with a modalias among UDEV_DEVICES (optionally only on BUSES)."""
     found = []
+    limit = modalias_limit()
     for udev_device in udev_devices:
         try:
             if buses is not None and udev_device.subsystem not in buses:
                 continue
-            device = device_from_udev(udev_device)
+            device = device_from_udev(udev_device, limit)
         except Exception as exc:  # pyudev raises a zoo of types for a vanished device
-            logger.debug('kernelsplit: skipping %s: %s',
-                         getattr(udev_device, 'sys_path', '?'), exc)
+            logger.debug('kernelsplit: skipping %s: %s', _device_path(udev_device), exc)
             continue
         if device is not None:
             found.append(device)
     return tuple(sorted(found, key=lambda d: d.sys_path))
+
+
+def _device_path(udev_device: Any) -> str:
+    """UDEV_DEVICE's sysfs path for a message, whatever it holds."""
+    try:
+        return str(udev_device.sys_path)
+    except Exception:
+        return repr(udev_device)
 
 
 class Discovery(namedtuple('Discovery', [

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
 
 from . import hardware
 from .config import Config
-from .kmod import KmodError, ModuleIndex, modules_dir, release_dirs
+from .kmod import DamagedIndexError, KmodError, ModuleIndex, modules_dir, release_dirs
 from .modules import DeviceNeed, device_needs
 
 logger = logging.getLogger('dnf.plugin')
@@ -131,11 +131,13 @@ class IndexChain:
     packages ship, while an older kernel installed whole does.
     """
 
-    def __init__(self, root: str, candidates: Sequence[str]) -> None:
+    def __init__(self, root: str, candidates: Sequence[str],
+                 damaged: Optional[list[str]] = None) -> None:
         self.root = root
         self._pending = [kver for kver in candidates if has_index(root, kver)]
         self.opened: list[tuple[str, ModuleIndex]] = []
         self.reference: Optional[str] = None
+        self.damaged = damaged if damaged is not None else []
         self._open_next()
 
     def _open_next(self) -> bool:
@@ -143,6 +145,10 @@ class IndexChain:
             kver = self._pending.pop(0)
             try:
                 self.opened.append((kver, ModuleIndex.for_kernel(self.root, kver)))
+            except DamagedIndexError as exc:    # said, and the next kernel's index tried
+                logger.warning('kernelsplit: %s', exc)
+                self.damaged.append(str(exc))
+                continue
             except KmodError as exc:
                 logger.debug('kernelsplit: no usable module index for %s: %s', kver, exc)
                 continue
@@ -256,10 +262,12 @@ def resolve_ahead(root: str, devices: Sequence[hardware.Device],
                       tuple((n.modules, n.basis, n.by_name) for n in needs), builtin)
 
 
-def _resolve(root: str, candidates: Sequence[str], devices: Sequence[hardware.Device]
+def _resolve(root: str, candidates: Sequence[str], devices: Sequence[hardware.Device],
+             damaged: Optional[list[str]] = None
              ) -> tuple[Optional[str], tuple[DeviceNeed, ...], Optional[frozenset[str]]]:
-    """(reference kernel, DEVICES' needs, its built-ins) with CANDIDATES' indexes."""
-    chain = IndexChain(root, candidates)
+    """(reference kernel, DEVICES' needs, its built-ins) with CANDIDATES' indexes; a
+    damaged index is said, noted in DAMAGED, and passed over."""
+    chain = IndexChain(root, candidates, damaged)
     try:
         if not chain:
             return None, device_needs(devices, None), None
@@ -288,6 +296,7 @@ def host_needs(config: Config, root: str, installed: Sequence[str],
         discovery = hardware.discover(config.buses)
     ignored = tuple(d for d in discovery.devices if config.ignores(d))
     candidates = index_candidates(installed, running or running_release())
+    damaged: list[str] = []
     if ahead is not None and ahead.holds_for(root, candidates, discovery.devices):
         logger.debug('kernelsplit: device needs resolved in the background (index: %s)',
                      ahead.index_kver)
@@ -301,9 +310,9 @@ def host_needs(config: Config, root: str, installed: Sequence[str],
                          ', '.join(ahead.candidates) or 'no kernel',
                          ', '.join(installed) or 'none')
         kept = tuple(d for d in discovery.devices if not config.ignores(d))
-        kver, needs, builtin = _resolve(root, candidates, kept)
-    notes = []
+        kver, needs, builtin = _resolve(root, candidates, kept, damaged)
+    notes = damaged
     if kver is None:
-        notes.append('no installed kernel has a module index (run depmod); devices '
-                     'without a bound driver cannot be judged')
+        notes.append('no installed kernel has a %smodule index (run depmod); devices '
+                     'without a bound driver cannot be judged' % ('usable ' if damaged else ''))
     return HostNeeds(needs, ignored, kver, builtin, tuple(notes), discovery.problem)

@@ -36,10 +36,118 @@ _MODALIAS_SAFE = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 _LITERAL_PREFIX_RE = re.compile(r'[^*?[]*')
 # modalias.prov encodes ')' inside patterns: the first one closes the provide's name.
 _PROVIDE_LITERAL_RE = re.compile(r'modalias\(([^*?[)]*)')
+# ModaliasFilter keeps the modaliases' prefixes up to this length, and a pattern's
+# literal prefix is looked up by as many of its first characters.  Real literals
+# are shorter (a PCI modalias is 52 characters; of:, acpi: and dmi: patterns
+# have their first wildcard within a few); longer ones can only let through
+# more candidates, which fnmatch() then rejects.  Keeping every prefix of
+# every modalias would cost memory in the square of its length.
+_PREFIX_CAP = 64
 
 
 class KmodError(Exception):
     """libkmod is missing or an index cannot be opened."""
+
+
+class DamagedIndexError(KmodError):
+    """A module index file depmod wrote is not whole: its message names it and the fix."""
+
+
+# The index files kmod_load_resources() maps (libkmod's index_files[]), and
+# their format (libkmod-index.c, tools/depmod.c): a header of three big-endian
+# 32-bit words, magic, version (major in the high half) and the root node's
+# offset; each node offset carries flags in its top four bits.
+INDEX_FILES = ('modules.dep.bin', 'modules.alias.bin', 'modules.symbols.bin',
+               'modules.builtin.alias.bin', 'modules.builtin.bin')
+_OPTIONAL_INDEX_FILES = frozenset({'modules.builtin.alias.bin'})   # newer than the others
+_INDEX_MAGIC, _INDEX_MAJOR = 0xB007F457, 2
+_NODE_PREFIX, _NODE_VALUES, _NODE_CHILDS, _NODE_MASK = 0x80000000, 0x40000000, 0x20000000, \
+    0x0FFFFFFF
+_MAX_ROOT_NODE = 1 << 20
+
+
+def index_file_damage(path: str) -> Optional[str]:
+    """What is wrong with the index file PATH as libkmod would read it, or None.
+
+    libkmod checks a file's magic and version, then follows node offsets into
+    its map of the file without bounds checks: a truncated file loads, and a
+    lookup then reads past the end (SIGSEGV in dnf) or finds nothing.  depmod
+    writes every node after its children and the root node last, so the file
+    ends where the root node ends: a root that does not end exactly at the end
+    of the file, or whose children lie outside the file before it, means the
+    file is not the one depmod wrote.  A few hundred bytes are read; damage
+    inside the other nodes is beyond what this sees (and what libkmod checks).
+    """
+    import struct
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        return 'unreadable (%s)' % exc.strerror
+    try:
+        size = os.fstat(fd).st_size
+        header = os.pread(fd, 12, 0)
+        if len(header) < 12:
+            return 'shorter (%d bytes) than its header' % size
+        magic, version, root = struct.unpack('>III', header)
+        if magic != _INDEX_MAGIC:
+            return 'not a module index (magic %#x)' % magic
+        if version >> 16 != _INDEX_MAJOR:
+            return 'index format %d, not %d' % (version >> 16, _INDEX_MAJOR)
+        start = root & _NODE_MASK
+        if not 12 <= start <= size or size - start > _MAX_ROOT_NODE:
+            return 'truncated or corrupt (its root node at %d, the file %d bytes)' % (
+                start, size)
+        node = os.pread(fd, size - start, start)
+    except OSError as exc:
+        return 'unreadable (%s)' % exc.strerror
+    finally:
+        os.close(fd)
+    end = 0
+    try:
+        if root & _NODE_PREFIX:
+            end = node.index(b'\0') + 1
+        if root & _NODE_CHILDS:
+            first, last = node[end], node[end + 1]
+            count = last - first + 1
+            children = struct.unpack_from('>%dI' % count, node, end + 2) if count > 0 else None
+            end += 2 + 4 * count
+            if children is None or last >= 128 or \
+                    any(not 12 <= c & _NODE_MASK < start for c in children if c & _NODE_MASK):
+                return 'corrupt (its root node points outside the file)'
+        if root & _NODE_VALUES:
+            (values,), end = struct.unpack_from('>I', node, end), end + 4
+            for _ in range(values):
+                end = node.index(b'\0', end + 4) + 1
+    except (IndexError, ValueError, struct.error):      # the node runs past the end
+        return 'truncated (it ends inside its root node)'
+    if end != len(node):
+        return 'truncated or corrupt (%d bytes after its root node)' % (len(node) - end)
+    return None
+
+
+def depmod_command(dirname: str) -> str:
+    """How to rebuild the index in DIRNAME (ROOT/lib/modules/KVER): 'depmod [-b ROOT] KVER'."""
+    dirname = os.path.abspath(dirname)
+    kver = os.path.basename(dirname)
+    parent = os.path.dirname(dirname)
+    for modules_dir in sorted(MODULE_DIRS, key=len, reverse=True):    # usr/lib/modules first
+        if parent.endswith('/' + modules_dir):
+            root = parent[:-len(modules_dir) - 1]
+            return 'depmod -b %s %s' % (root, kver) if root not in ('', '/') else \
+                'depmod %s' % kver
+    return 'depmod -b <root> %s' % kver
+
+
+def check_index(dirname: str) -> None:
+    """Raise DamagedIndexError when an index file in DIRNAME is damaged."""
+    for name in INDEX_FILES:
+        path = os.path.join(dirname, name)
+        if name in _OPTIONAL_INDEX_FILES and not os.path.exists(path):
+            continue
+        damage = index_file_damage(path)
+        if damage is not None:
+            raise DamagedIndexError('%s is %s: rebuild the index with `%s`'
+                                    % (path, damage, depmod_command(dirname)))
 
 
 def normalize(name: str) -> str:
@@ -65,8 +173,9 @@ def select_modalias_provides(provides: Iterable[str], wanted_prefixes: Optional[
                              ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
     """The modalias(PATTERN) [= MODULE] provides among PROVIDES, decoded: (any at all, them).
 
-    WANTED_PREFIXES: keep only the patterns whose literal prefix is among
-    them (see ModaliasFilter, which also narrows PROVIDES much faster).
+    WANTED_PREFIXES: keep only the patterns whose literal prefix's first
+    _PREFIX_CAP characters are among them (ModaliasFilter.prefixes; it also
+    narrows PROVIDES much faster).
     """
     match = _PROVIDE_LITERAL_RE.match
     found, any_seen = [], False
@@ -77,13 +186,14 @@ def select_modalias_provides(provides: Iterable[str], wanted_prefixes: Optional[
         any_seen = True
         prefix = literal.group(1)
         encoded = '%' in prefix      # compare the decoded pattern's prefix instead
-        if wanted_prefixes is not None and not encoded and prefix not in wanted_prefixes:
+        if wanted_prefixes is not None and not encoded and prefix not in wanted_prefixes \
+                and (len(prefix) <= _PREFIX_CAP or prefix[:_PREFIX_CAP] not in wanted_prefixes):
             continue
         parsed = modalias_from_provide(text)
         if parsed is None:
             continue
         if wanted_prefixes is not None and encoded and \
-                literal_prefix(parsed[0]) not in wanted_prefixes:
+                literal_prefix(parsed[0])[:_PREFIX_CAP] not in wanted_prefixes:
             continue
         found.append(parsed)
     return any_seen, found
@@ -112,7 +222,9 @@ class ModaliasFilter:
 
     def __init__(self, modaliases: Iterable[str]) -> None:
         modaliases = set(modaliases)
-        self.prefixes = {alias[:end] for alias in modaliases for end in range(len(alias) + 1)}
+        # Linear in the modaliases' length (see _PREFIX_CAP).
+        self.prefixes = {alias[:end] for alias in modaliases
+                         for end in range(min(len(alias), _PREFIX_CAP) + 1)}
         self._trie: dict = {}
         self._nodes = 0
         for alias in modaliases:
@@ -157,7 +269,8 @@ class ModaliasFilter:
         count = text.count
         for match in regex.finditer(text):
             literal, rest = match.groups()
-            if literal in prefixes or rest.startswith('%'):
+            if literal in prefixes or rest.startswith('%') or \
+                    (len(literal) > _PREFIX_CAP and literal[:_PREFIX_CAP] in prefixes):
                 start = match.start()      # the newline before provide number INDEX
                 index += count('\n', last, start)
                 last = start
@@ -343,13 +456,16 @@ class AliasMatcher:
     """Modalias patterns (from packages' modalias() provides) matched as kmod matches.
 
     Patterns are indexed by their literal prefix (up to the first wildcard),
-    so a device's modalias is compared only with the patterns that can match.
+    so a device's modalias is compared only with the patterns that can match:
+    its prefixes of the lengths those literals have (a few dozen lengths, so
+    the time is linear in the modalias's length).
     """
 
     def __init__(self, entries: Iterable[tuple[str, Any]]) -> None:
         self._by_prefix: dict[str, list[tuple[str, Any]]] = {}
         for pattern, value in entries:
             self._by_prefix.setdefault(literal_prefix(pattern), []).append((pattern, value))
+        self._lengths = sorted({len(prefix) for prefix in self._by_prefix})
         self._fnmatch = _Fnmatch()
 
     def __bool__(self) -> bool:
@@ -358,9 +474,12 @@ class AliasMatcher:
     def match(self, modalias: str) -> list[Any]:
         found = []
         target = modalias.encode()
+        by_prefix = self._by_prefix
         with _c_locale().active():
-            for end in range(len(modalias) + 1):
-                for pattern, value in self._by_prefix.get(modalias[:end], ()):
+            for end in self._lengths:
+                if end > len(modalias):
+                    break
+                for pattern, value in by_prefix.get(modalias[:end], ()):
                     if self._fnmatch(pattern.encode(), target):
                         found.append(value)
         return found
@@ -374,6 +493,7 @@ class ModuleIndex:
                 not os.path.isfile(os.path.join(dirname, 'modules.dep')):
             raise KmodError('no module index in %s (depmod has not run)' % dirname)
         self.dirname = dirname = os.path.abspath(dirname)
+        check_index(dirname)       # before libkmod maps a file that would crash a lookup
         lib = _lib()
         if config_paths is None:
             c_paths = None
