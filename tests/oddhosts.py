@@ -86,7 +86,7 @@ def derive(base: str, directory: Path, name: str,
     devices = {d.path: d for d in map(Device, source.umockdev.read_text().split('\n\n'))
                if d.path}
     change(devices)
-    host = MadeHost(name, directory)
+    host = MadeHost(name, directory=directory)
     host.umockdev.write_text('\n'.join(d.text() for d in devices.values()))
     shutil.copyfile(source.drivers, host.drivers)
     with open(host.drivers, 'a', encoding='utf-8') as drivers:
