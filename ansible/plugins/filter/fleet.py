@@ -61,6 +61,15 @@ def device_row(device):
     }
 
 
+def unjudged_groups(devices):
+    """Devices that cannot be judged, grouped by the reason the check gives (often one)."""
+    groups = {}
+    for device in devices:
+        if device.get('status') == 'unknown':
+            groups.setdefault(device.get('reason') or '', []).append(device_row(device)['slot'])
+    return [{'reason': reason, 'slots': slots} for reason, slots in groups.items()]
+
+
 def unchecked_row(host, result):
     unreachable = bool(result.get('unreachable'))
     return {
@@ -69,7 +78,7 @@ def unchecked_row(host, result):
         'checked': False,
         'error': (result.get('msg') or 'no result').strip(),
         'kernel': '', 'default_kernel': '', 'default_from': '', 'default_detail': '',
-        'devices': [], 'install': [], 'command': '', 'notes': [],
+        'devices': [], 'unjudged': [], 'install': [], 'command': '', 'notes': [],
         'needed': [], 'installed': {},
     }
 
@@ -93,8 +102,8 @@ def host_row(host, result):
         'default_kernel': doc.get('default_kernel') or '',
         'default_from': doc.get('default_from') or '',
         'default_detail': doc.get('default_detail') or '',
-        'devices': [device_row(d) for d in devices
-                    if d.get('status') in STRANDING or d.get('status') == 'unknown'],
+        'devices': [device_row(d) for d in devices if d.get('status') in STRANDING],
+        'unjudged': unjudged_groups(devices),
         'install': install,
         'command': fix_command(result, install),
         'notes': list(doc.get('notes') or []),
