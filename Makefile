@@ -7,10 +7,14 @@ BUILD   := $(CURDIR)/build
 
 DEBIAN_PACKAGES := dnf python3-dnf rpm createrepo-c umockdev python3-pyudev kmod libkmod2 \
 	libkmod-dev python3-pytest python3-systemd gcc libc6-dev binutils xz-utils zstd \
-	util-linux make apt python3-createrepo-c
+	util-linux make apt python3-createrepo-c \
+	ansible-core prometheus-node-exporter python3-prometheus-client prometheus openssh-client \
+	systemd python3-yaml
 FEDORA_PACKAGES := python3-dnf rpm-build createrepo_c umockdev python3-pyudev kmod kmod-libs \
 	kmod-devel python3-pytest python3-systemd gcc binutils xz zstd util-linux make \
-	python3-createrepo_c python3-dnf-plugins-core
+	python3-createrepo_c python3-dnf-plugins-core \
+	ansible-core golang-github-prometheus-node-exporter python3-prometheus_client \
+	golang-github-prometheus openssh-clients systemd python3-pyyaml
 
 .PHONY: deps test demo bench rpm clean
 
@@ -43,11 +47,11 @@ bench: deps
 
 rpm: deps
 	rm -rf $(BUILD)/rpmbuild && mkdir -p $(BUILD)/rpmbuild/SOURCES
-	tar -czf $(BUILD)/rpmbuild/SOURCES/dnf-plugin-kernelsplit-$(VERSION).tar.gz \
+	tar -czf $(BUILD)/rpmbuild/SOURCES/dnf-plugin-kernelsplit-$(VERSION).tar.gz --exclude=__pycache__ \
 	    --transform 's,^,dnf-plugin-kernelsplit-$(VERSION)/,' \
 	    README.md kernelsplit.spec dnf-plugin-kernelsplit/kernelsplit.py \
 	    dnf-plugin-kernelsplit/dnf_kernelsplit/*.py etc/dnf/plugins/kernelsplit.conf \
-	    rpm/modalias.attr rpm/modalias.prov
+	    rpm/modalias.attr rpm/modalias.prov metrics ansible
 	rpmbuild -bb --define '_topdir $(BUILD)/rpmbuild' kernelsplit.spec
 	@ls $(BUILD)/rpmbuild/RPMS/noarch/*.rpm
 
