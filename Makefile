@@ -44,6 +44,7 @@ bench: deps
 	mkdir -p $(BUILD)
 	$(PYTHON) bench/resolve.py --json $(BUILD)/bench-resolve.json
 	$(PYTHON) bench/upgrade.py --json $(BUILD)/bench-upgrade.json
+	$(PYTHON) bench/fleet.py --json $(BUILD)/bench-fleet.json
 
 rpm: deps
 	rm -rf $(BUILD)/rpmbuild && mkdir -p $(BUILD)/rpmbuild/SOURCES

@@ -293,3 +293,44 @@ def test_plugins_are_documented_as_ansible_core_documents_its_own(fleet):
     for name in ('audit', 'fix'):
         done = fleethosts.playbook(name, fleet.inventory, fleet.env, fleet.work, '--syntax-check')
         assert done.returncode == 0, done.stderr
+
+
+def module_utils():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'kernelsplit_module_utils',
+        fleethosts.COLLECTION_SOURCE / 'plugins' / 'module_utils' / 'kernelsplit.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_check_command_lines_for_both_programs():
+    utils = module_utils()
+    params = {'kernel': None, 'installroot': '/srv/image', 'dnf_config': '/etc/alt.conf',
+              'setopt': ['pluginpath=/opt/p'], 'releasever': '40', 'cacheonly': True}
+    dnf = utils.Runner('dnf', '/usr/bin/dnf-3')
+    assert utils.check_argv(dnf, params, all_kernels=True) == [
+        '/usr/bin/dnf-3', '-c', '/etc/alt.conf', '--installroot', '/srv/image', '--releasever',
+        '40', '--setopt=pluginpath=/opt/p', '-C', 'kernelsplit', 'check', '--json',
+        '--all-kernels']
+    standalone = utils.Runner('kernelsplit', '/usr/bin/kernelsplit')
+    assert utils.check_argv(standalone, dict(params, kernel='6.9.1-1.x86_64')) == [
+        '/usr/bin/kernelsplit', 'check', '--json', '--installroot', '/srv/image',
+        '--kernel', '6.9.1-1.x86_64']
+    assert utils.wants_dnf(params) and not utils.wants_dnf({'installroot': '/srv/image'})
+    # the report's fix command keeps dnf's options but not -C, and spells the program dnf
+    fix_command = fleethosts.filter_plugin().fix_command
+    argv = utils.check_argv(dnf, params)
+    assert fix_command({'command': argv}, ['a-1-1.x86_64']) == (
+        'dnf -c /etc/alt.conf --installroot /srv/image --releasever 40 '
+        '--setopt=pluginpath=/opt/p install a-1-1.x86_64')
+    assert fix_command({'command': utils.check_argv(standalone, params)}, ['a-1-1.x86_64']) == \
+        'kernelsplit fix --installroot /srv/image'
+
+
+def test_modules_run_on_rhel8s_python_3_6():
+    import ast
+    for path in (fleethosts.COLLECTION_SOURCE / 'plugins').rglob('*.py'):
+        if 'filter' not in path.parts:            # filters run on the controller
+            ast.parse(path.read_text(), str(path), feature_version=(3, 6))
