@@ -263,9 +263,7 @@ def test_a_host_that_cannot_be_checked_fails_the_gate_alone(fleet):
     assert 'could not be checked: broken' in message and 'would boot' not in message
     rows = report(fleet, 'audit-broken').figures['hosts']
     assert [(r['host'], r['status']) for r in rows] == [('broken', 'cannot check')]
-    allowed = run_in(fleet, 'audit-broken-allowed', 'audit', '--limit', 'broken',
-                     '-e', 'kernelsplit_fail_on_unchecked=false')
-    assert allowed.returncode == 0
+    # kernelsplit_fail_on_unchecked=false lets it through: the second audit above
 
 
 def ansible_doc(fleet, kind: str, *names: str) -> dict:
@@ -290,9 +288,6 @@ def test_plugins_are_documented_as_ansible_core_documents_its_own(fleet):
     role = ansible_doc(fleet, 'role', 'kernelsplit.fleet.fleet_report')
     assert 'kernelsplit_fail_on_unchecked' in \
         role['kernelsplit.fleet.fleet_report']['entry_points']['main']['options']
-    for name in ('audit', 'fix'):
-        done = fleethosts.playbook(name, fleet.inventory, fleet.env, fleet.work, '--syntax-check')
-        assert done.returncode == 0, done.stderr
 
 
 def module_utils():
