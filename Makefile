@@ -9,10 +9,14 @@ BUILD   := $(CURDIR)/build
 DEBIAN_PACKAGES := dnf python3-dnf rpm createrepo-c umockdev python3-pyudev kmod libkmod2 \
 	libkmod-dev python3-pytest python3-systemd gcc libc6-dev binutils xz-utils zstd \
 	util-linux make apt python3-createrepo-c groff-base man-db \
-	mmdebstrap debian-archive-keyring
+	mmdebstrap debian-archive-keyring \
+	ansible-core prometheus-node-exporter python3-prometheus-client prometheus openssh-client \
+	systemd python3-yaml
 FEDORA_PACKAGES := python3-dnf rpm-build createrepo_c umockdev python3-pyudev kmod kmod-libs \
 	kmod-devel python3-pytest python3-systemd gcc binutils xz zstd util-linux make \
-	python3-createrepo_c python3-dnf-plugins-core groff-base man-db
+	python3-createrepo_c python3-dnf-plugins-core groff-base man-db \
+	ansible-core golang-github-prometheus-node-exporter python3-prometheus_client \
+	golang-github-prometheus openssh-clients systemd python3-pyyaml
 
 .PHONY: deps test demo bench rpm clean
 
@@ -43,14 +47,16 @@ bench: deps
 	$(PYTHON) bench/resolve.py --json $(BUILD)/bench-resolve.json
 	$(PYTHON) bench/modalias_length.py --json $(BUILD)/bench-modalias-length.json
 	$(PYTHON) bench/upgrade.py --json $(BUILD)/bench-upgrade.json
+	$(PYTHON) bench/fleet.py --json $(BUILD)/bench-fleet.json
 
 rpm: deps
 	rm -rf $(BUILD)/rpmbuild && mkdir -p $(BUILD)/rpmbuild/SOURCES
-	tar -czf $(BUILD)/rpmbuild/SOURCES/dnf-plugin-kernelsplit-$(VERSION).tar.gz \
+	tar -czf $(BUILD)/rpmbuild/SOURCES/dnf-plugin-kernelsplit-$(VERSION).tar.gz --exclude=__pycache__ \
 	    --transform 's,^,dnf-plugin-kernelsplit-$(VERSION)/,' \
 	    README.md kernelsplit.spec dnf-plugin-kernelsplit/kernelsplit.py \
 	    dnf-plugin-kernelsplit/dnf_kernelsplit/*.py etc/dnf/plugins/kernelsplit.conf \
-	    rpm/modalias.attr rpm/modalias.prov man/dnf-kernelsplit.8 man/kernelsplit.conf.5
+	    rpm/modalias.attr rpm/modalias.prov man/dnf-kernelsplit.8 man/kernelsplit.conf.5 \
+	    metrics ansible
 	rpmbuild -bb --define '_topdir $(BUILD)/rpmbuild' kernelsplit.spec
 	@ls $(BUILD)/rpmbuild/RPMS/noarch/*.rpm
 

@@ -81,3 +81,30 @@ def test_the_man_pages_are_shipped_and_render(built_rpm, tmp_path):
                                text=True, env={'MANWIDTH': '80', 'PATH': '/usr/bin:/bin'})
         assert shown.returncode == 0 and shown.stderr == '', (page, shown.stderr)
         assert 'kernelsplit' in shown.stdout
+
+
+def test_metrics_subpackage_ships_the_units_and_the_writer(built_rpm):
+    rpms = sorted(built_rpm.parent.glob('kernelsplit-metrics-*.noarch.rpm'))
+    assert len(rpms) == 1
+    files = set(query(rpms[0], '-l'))
+    assert {'/usr/lib/systemd/system/kernelsplit-metrics.service',
+            '/usr/lib/systemd/system/kernelsplit-metrics.timer',
+            '/usr/lib/systemd/system/kernelsplit-metrics.path',
+            '/usr/libexec/kernelsplit/kernelsplit-metrics'} <= files
+    assert any(f.endswith('/kernelsplit-alerts.yml') for f in files)
+    assert query(rpms[0], '-c') == ['/etc/sysconfig/kernelsplit-metrics']
+    assert any(r.startswith('python3-dnf-plugin-kernelsplit') for r in query(rpms[0], '--requires'))
+
+
+def test_collection_subpackage_installs_where_ansible_finds_it(built_rpm, tmp_path):
+    rpms = sorted(built_rpm.parent.glob('ansible-collection-kernelsplit-fleet-*.noarch.rpm'))
+    assert len(rpms) == 1
+    subprocess.run(['rpm', '--root', str(tmp_path), '--dbpath', '/var/lib/rpm', '-i', '--nodeps',
+                    str(rpms[0])], check=True, capture_output=True)
+    collections = tmp_path / 'usr/share/ansible/collections'
+    env = {'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path), 'ANSIBLE_COLLECTIONS_PATH': str(collections)}
+    listed = subprocess.run(['ansible-doc', '-l', 'kernelsplit.fleet'], env=env,
+                            capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert {line.split()[0] for line in listed.stdout.splitlines() if line.strip()} == \
+        {'kernelsplit.fleet.kernelsplit_check', 'kernelsplit.fleet.kernelsplit_fix'}
