@@ -8,13 +8,13 @@ BUILD   := $(CURDIR)/build
 # mmdebstrap + the keyring build the Debian sid chroot the dnf5 tests run in (tests/sidchroot.py).
 DEBIAN_PACKAGES := dnf python3-dnf rpm createrepo-c umockdev python3-pyudev kmod libkmod2 \
 	libkmod-dev python3-pytest python3-systemd gcc libc6-dev binutils xz-utils zstd \
-	util-linux make apt python3-createrepo-c groff-base man-db \
+	util-linux make apt python3-createrepo-c groff-base man-db cpio \
 	mmdebstrap debian-archive-keyring \
 	ansible-core prometheus-node-exporter python3-prometheus-client prometheus openssh-client \
 	systemd python3-yaml
 FEDORA_PACKAGES := python3-dnf rpm-build createrepo_c umockdev python3-pyudev kmod kmod-libs \
 	kmod-devel python3-pytest python3-systemd gcc binutils xz zstd util-linux make \
-	python3-createrepo_c python3-dnf-plugins-core groff-base man-db \
+	python3-createrepo_c python3-dnf-plugins-core groff-base man-db cpio \
 	ansible-core golang-github-prometheus-node-exporter python3-prometheus_client \
 	golang-github-prometheus openssh-clients systemd python3-pyyaml
 

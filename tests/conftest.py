@@ -1,5 +1,8 @@
+import functools
+import http.server
 import os
 import shutil
+import threading
 import subprocess
 import sys
 import tempfile
@@ -58,8 +61,21 @@ def thirdparty_repo(dest: Path) -> Path:
         '/lib/modules/kabi-rhel90/kabi_stablelist_x86_64': '[rhel9_x86_64_i40e]\n  i40e_napi_poll\n'}})
 
 
+def truncated_repo(dest: Path) -> Path:
+    """The 6.9.1 split whose kernel-drivers-gpu was cut short after the metadata was made,
+    as a mirror's half-synced file is."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for rpm in kernelrepo.build_release(kernelrepo.split_release('6.9.1', '1')).glob('*.rpm'):
+        shutil.copy2(rpm, dest / rpm.name)
+    kernelrepo.build_repo([], dest)
+    gpu = next(dest.glob('kernel-drivers-gpu-*.rpm'))
+    data = gpu.read_bytes()
+    gpu.write_bytes(data[:len(data) * 2 // 3])
+    return dest
+
+
 # Repositories built by a function of their destination.
-BUILT_REPOS = {'thirdparty': thirdparty_repo}
+BUILT_REPOS = {'thirdparty': thirdparty_repo, 'split-truncated': truncated_repo}
 
 
 class Repos:
@@ -81,6 +97,25 @@ def repos(tmp_path_factory):
     os.chmod(base, 0o755)   # readable by the non-root check test
     yield Repos(base)
     shutil.rmtree(base, ignore_errors=True)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope='session')
+def repo_server(repos):
+    """repo_server('split') -> its URL: the session's repositories served over HTTP on
+    127.0.0.1, so dnf downloads their packages into its cache as from a mirror."""
+    handler = functools.partial(_QuietHandler, directory=str(repos.base))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield lambda name: 'http://127.0.0.1:%d/%s' % (server.server_port, repos[name].name)
+    server.shutdown()
+    server.server_close()
+    thread.join()
 
 
 @pytest.fixture

@@ -20,16 +20,10 @@ from typing import Mapping, Optional, Sequence
 from harness import DNF, PLUGIN_DIR, PYTHON, ROOT, Host, Installroot, Result, run
 
 COLLECTION_SOURCE = ROOT / 'ansible'
-# The one place the checkout's plugin package is put on the path: dnf's
-# pluginpath= finds kernelsplit.py but not yet the dnf_kernelsplit package
-# beside it.  Drop this once the plugin imports its package from pluginpath.
-CHECKOUT_ENV = {'PYTHONPATH': str(PLUGIN_DIR)}
-
-
 def host_env(root: Installroot) -> dict[str, str]:
-    """What the host's processes run with: the installroot's HOME, the checkout's plugin."""
-    return {'HOME': str(root.home), 'LC_ALL': 'C.UTF-8', 'PYTHONDONTWRITEBYTECODE': '1',
-            **CHECKOUT_ENV}
+    """What the host's processes run with: the installroot's HOME (the checkout's plugin
+    comes by pluginpath= alone, as from its RPM)."""
+    return {'HOME': str(root.home), 'LC_ALL': 'C.UTF-8', 'PYTHONDONTWRITEBYTECODE': '1'}
 
 
 def write_interpreter(path: Path, host: Host, root: Installroot) -> Path:

@@ -105,10 +105,12 @@ class Installroot:
         self.conf = base / 'dnf.conf'
         self.conf.write_text('[main]\n' + ''.join('%s=%s\n' % kv for kv in main.items()))
 
-    def add_repo(self, name: str, path: Path, enabled: bool = True) -> None:
+    def add_repo(self, name: str, path, enabled: bool = True) -> None:
+        """PATH: a directory (a file:// repository), or a URL."""
+        url = path if isinstance(path, str) and '://' in path else 'file://%s' % path
         (self.reposdir / ('%s.repo' % name)).write_text(
-            '[%s]\nname=%s\nbaseurl=file://%s\nenabled=%d\ngpgcheck=0\nmetadata_expire=0\n'
-            % (name, name, path, int(enabled)))
+            '[%s]\nname=%s\nbaseurl=%s\nenabled=%d\ngpgcheck=0\nmetadata_expire=0\n'
+            % (name, name, url, int(enabled)))
 
     def write_plugin_conf(self, values: Mapping[str, str], raw: Optional[str] = None) -> None:
         text = raw if raw is not None else \

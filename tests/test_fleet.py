@@ -33,7 +33,8 @@ FLEET = {
     'sriov-gpu': (SRIOV_GPU, 'exact', ['kernel-core-' + NEW]),
     # bare metal that never had the drivers: judged by the packages' modalias() provides
     'core-only': (CORE_ONLY, 'exact', ['kernel-core-' + NEW]),
-    # the same, from packages without those provides: its unbound devices cannot be judged
+    # the same, from packages without those provides, and inspect mode off (a metered
+    # link): its unbound devices cannot be judged
     'core-only-plain-repo': (CORE_ONLY, 'split', ['kernel-core-' + NEW]),
     # everything its hardware needs, and kernel-drivers-passthrough, which nothing needs
     'complete': (SRIOV_GPU, 'exact', ['kernel-' + NEW, SRIOV, GPU, PASSTHROUGH]),
@@ -51,7 +52,8 @@ def fleet(tmp_path_factory, repos):
     work = tmp_path_factory.mktemp('fleet')
     roots, inventory_hosts = {}, {}
     for name, (hardware, repo, packages) in FLEET.items():
-        root = Installroot(work / 'hosts' / name, {repo: repos[repo]})
+        root = Installroot(work / 'hosts' / name, {repo: repos[repo]},
+                           plugin_conf={'inspect': 'never'} if repo == 'split' else None)
         if packages:
             root.install(*packages)
         roots[name] = root

@@ -24,7 +24,7 @@ from prometheus_client.openmetrics import parser as openmetrics_parser
 
 import fleethosts
 from dnf_kernelsplit import metrics, policy
-from harness import PYTHON, ROOT, Host, Installroot
+from harness import PLUGIN_DIR, PYTHON, ROOT, Host, Installroot
 
 METRICS = ROOT / 'metrics'
 UNITS = ('kernelsplit-metrics.service', 'kernelsplit-metrics.timer', 'kernelsplit-metrics.path')
@@ -128,8 +128,9 @@ def test_a_check_that_cannot_run_is_exit_status_3():
 
 def test_module_entry_point_turns_the_checks_json_into_metrics(host_root):
     doc = host_root.check('--json', host=HOST)
+    # as from the RPM's copy on the interpreter's path: here, the checkout's, by its directory
     done = subprocess.run([PYTHON, '-m', 'dnf_kernelsplit.metrics'], input=doc.stdout, text=True,
-                          capture_output=True, env={**os.environ, **fleethosts.CHECKOUT_ENV})
+                          capture_output=True, cwd=PLUGIN_DIR)
     assert done.returncode == 0 and done.stdout == metrics.openmetrics(doc.json())
 
 
@@ -295,3 +296,17 @@ def test_alert_rule_fires_on_a_stranded_default_kernel_only(scraped, tmp_path):
     # and the test can fail: expecting silence on the stranded series is an error
     wrong = promtool_test(tmp_path, scraped.before, [])
     assert wrong.returncode != 0
+
+
+def test_check_format_openmetrics_prints_the_same_metrics(host_root):
+    doc = host_root.check('--json', host=HOST)
+    text = host_root.check('--format=openmetrics', host=HOST)
+    assert text.returncode == doc.returncode, text
+    assert text.stdout == metrics.openmetrics(doc.json())
+    found = samples(text.stdout, openmetrics_parser.text_string_to_metric_families)
+    assert values(found, 'kernelsplit_exit_status') == {frozenset(): doc.returncode}
+    # a check that cannot run says so in the same format
+    failed = host_root.check('--format=prometheus', '--kernel', '0.0-0', host=HOST)
+    assert failed.returncode == 3
+    found = samples(failed.stdout, openmetrics_parser.text_string_to_metric_families)
+    assert values(found, 'kernelsplit_exit_status') == {frozenset(): 3}

@@ -31,8 +31,13 @@ class KernelsplitCommand(dnf.cli.Command):
         parser.add_argument('subcommand', nargs=1, choices=['check'],
                             help='check: list each device, the modules it needs and the '
                                  'package of the kernel that ships them')
-        parser.add_argument('--json', action='store_true',
-                            help='print the report as JSON')
+        parser.add_argument('--json', action='store_const', dest='format', const='json',
+                            default='table', help='print the report as JSON (--format=json)')
+        parser.add_argument('--format', choices=('table', 'json', 'openmetrics', 'prometheus'),
+                            default='table',
+                            help='table (the default), json, or openmetrics (Prometheus text, '
+                                 'for node_exporter\'s textfile collector; prometheus is the '
+                                 'same)')
         which = parser.add_mutually_exclusive_group()
         which.add_argument('--all-kernels', action='store_true',
                            help='check every installed kernel, not only the default boot kernel')
@@ -68,14 +73,18 @@ class KernelsplitCommand(dnf.cli.Command):
             logger.debug('%s', traceback.format_exc())
             self._cannot_check('internal error: %s' % exc)
             return
-        print(report.check_json(result) if self.opts.json else report.check_text(result))
+        print(report.render_check(result, self._format()))
         self.cli.demands.success_exit_status = result.exit_status
+
+    def _format(self) -> str:
+        return 'openmetrics' if self.opts.format == 'prometheus' else self.opts.format
 
     def _cannot_check(self, message: str) -> None:
         from . import report
         from .policy import EXIT_CANNOT_LOOK
-        if self.opts.json:
-            print(report.error_json('kernelsplit: %s' % message, EXIT_CANNOT_LOOK))
+        if self._format() != 'table':
+            print(report.render_check(report.error_document('kernelsplit: %s' % message,
+                                                            EXIT_CANNOT_LOOK), self._format()))
         logger.critical('Error: kernelsplit: %s', message)
         self.cli.demands.success_exit_status = EXIT_CANNOT_LOOK
 

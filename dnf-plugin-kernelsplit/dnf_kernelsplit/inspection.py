@@ -97,7 +97,9 @@ class Inspector:
             try:
                 self.lookup.fetch([pkg])
             except Exception as exc:       # offline, a mirror error, a full disk
-                return self._unread(nevra, 'it cannot be fetched: %s' % exc)
+                logger.warning('kernelsplit: cannot fetch %s to read its modules: %s; left out '
+                               'of inspect mode', nevra, str(exc).strip())
+                return self._unread(nevra, 'it cannot be fetched: %s' % str(exc).strip())
             self.fetched_bytes += size
             fetched = size
             path = self.lookup.local_file(pkg)

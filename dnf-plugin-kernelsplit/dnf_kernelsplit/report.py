@@ -58,6 +58,11 @@ def device_json(verdict: DeviceVerdict) -> dict[str, Any]:
 
 
 def check_json(result: CheckResult) -> str:
+    return json.dumps(check_document(result), indent=2)
+
+
+def check_document(result: CheckResult) -> dict[str, Any]:
+    """The check as the JSON document `check --json` prints."""
     boot = result.boot
     doc = {
         'kernels': [{
@@ -77,15 +82,36 @@ def check_json(result: CheckResult) -> str:
                        'fetched_mb': round(i.fetched_bytes / 1e6, 1), 'aliases': i.aliases}
                       for i in result.inspected],
         'fetched_mb': round(result.fetched_bytes / 1e6, 1),
+        'fetched_bytes': result.fetched_bytes,
         'ignored': [d.sys_path for d in result.ignored],
         'notes': list(boot.notes) + list(result.notes),
     }
-    return json.dumps(doc, indent=2)
+    return doc
+
+
+def error_document(message: str, exit_status: int) -> dict[str, Any]:
+    """What `check --json` prints when it cannot check: the error, and the exit status."""
+    return {'error': message, 'exit_status': exit_status}
 
 
 def error_json(message: str, exit_status: int) -> str:
-    """What `check --json` prints when it cannot check: the error, and the exit status."""
-    return json.dumps({'error': message, 'exit_status': exit_status}, indent=2)
+    return json.dumps(error_document(message, exit_status), indent=2)
+
+
+FORMATS = ('table', 'json', 'openmetrics')
+
+
+def render_check(result: Any, form: str) -> str:
+    """RESULT (a CheckResult, or an error document) in FORM, one of FORMATS."""
+    doc = result if isinstance(result, dict) else None
+    if form == 'table':
+        return check_text(result) if doc is None else ''
+    if doc is None:
+        doc = check_document(result)
+    if form == 'openmetrics':
+        from .metrics import openmetrics
+        return openmetrics(doc).rstrip('\n')
+    return json.dumps(doc, indent=2)
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
