@@ -42,7 +42,8 @@ class Inspected(namedtuple('Inspected', [
         'nevra',            # str
         'source',           # cache (the alias table) | local (the package file was there) | fetched
         'fetched_bytes',    # what was downloaded for it
-        'seconds',          # reading (and fetching) it
+        'fetch_seconds',    # downloading it
+        'read_seconds',     # reading its modules' aliases
         'aliases',          # how many aliases its modules have
         ])):
     """One package whose modules' aliases inspect mode knows."""
@@ -76,7 +77,7 @@ class Inspector:
         key = self.cache.key(nevra, pkg.chksum, kind='aliases')
         table = self.cache.get_table(key)
         if table is not None:
-            self.read.append(Inspected(nevra, 'cache', 0, 0.0,
+            self.read.append(Inspected(nevra, 'cache', 0, 0.0, 0.0,
                                        sum(len(a) for a in table.values())))
             return table
         if self.mode == NEVER:
@@ -105,19 +106,21 @@ class Inspector:
             path = self.lookup.local_file(pkg)
             if path is None:
                 return self._unread(nevra, 'it was fetched, but is not in the package cache')
+        reading = time.monotonic()
         try:
             found = package_aliases(path)
         except PayloadError as exc:
             logger.warning('kernelsplit: %s; left out of inspect mode', exc)
             return self._unread(nevra, 'its payload cannot be read (%s)' % exc)
-        seconds = time.monotonic() - started
+        read_seconds = time.monotonic() - reading
         count = sum(len(a) for a in found.modules.values())
-        self.read.append(Inspected(nevra, 'fetched' if fetched else 'local', fetched, seconds,
-                                   count))
-        logger.debug('kernelsplit: inspect: read %s (%.1f MB %s) in %.0f ms: %d modules, '
-                     '%d aliases', nevra, found.payload_bytes / MB,
-                     'fetched' if fetched else 'from the package cache', seconds * 1000,
-                     len(found.modules), count)
+        self.read.append(Inspected(nevra, 'fetched' if fetched else 'local', fetched,
+                                   reading - started, read_seconds, count))
+        logger.debug('kernelsplit: inspect: read %s (%.1f MB %s in %.0f ms) in %.0f ms: '
+                     '%d modules, %d aliases', nevra, found.payload_bytes / MB,
+                     'fetched' if fetched else 'from the package cache',
+                     (reading - started) * 1000, read_seconds * 1000, len(found.modules),
+                     count)
         self.cache.put_table(key, found.modules)
         return found.modules
 
