@@ -88,6 +88,9 @@ CATALOGUE: dict[str, Module] = {m.name: m for m in [
     _m('usb_storage', ['usb:v*p*d*dc*dsc*dt*ic08isc06ip50in*'], 'kernel/drivers/usb/storage',
        filename='usb-storage'),
     _m('ast', ['pci:v00001A03d00002000sv*sd*bc03sc*i*'], 'kernel/drivers/gpu/drm/ast'),
+    # what firmware describes on every PC-type VM (a floppy controller, a PC speaker)
+    _m('floppy', ['acpi*:PNP0700:*'], 'kernel/drivers/block'),
+    _m('pcspkr', ['platform:pcspkr'], 'kernel/drivers/input/misc'),
     # SR-IOV NICs: kernel-drivers-sriov
     _m('i40e', ['pci:v00008086d00001572sv*sd*bc*sc*i*', 'pci:v00008086d00001583sv*sd*bc*sc*i*'],
        'kernel/drivers/net/ethernet/intel/i40e'),
@@ -123,7 +126,7 @@ GROUPS: Mapping[str, tuple[str, ...]] = {
     'core': ('virtio_net', 'virtio_blk', 'virtio_scsi', 'virtio_balloon', 'hv_netvsc',
              'hv_storvsc', 'xen_netfront', 'xen_blkfront', 'ena', 'nvme', 'ahci', 'xhci_pci'),
     'drivers': ('e1000e', 'igb', 'ixgbe', 'tg3', 'r8169', 'megaraid_sas', 'snd_hda_intel',
-                'usb_storage', 'ast'),
+                'usb_storage', 'ast', 'floppy', 'pcspkr'),
     'sriov': ('i40e', 'iavf', 'ixgbevf', 'ice', 'mlx5_core'),
     'gpu': ('nouveau', 'amdgpu'),
     'passthrough': ('vfio', 'vfio_iommu_type1', 'vfio_pci_core', 'vfio_pci', 'uio',

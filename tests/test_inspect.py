@@ -185,3 +185,27 @@ def test_a_corrupt_payload_or_module_is_a_payload_error_naming_it(tmp_path):
     from dnf_kernelsplit.payload import module_aliases
     with pytest.raises(PayloadError, match='i40e.ko.xz'):
         module_aliases('/lib/modules/%s/kernel/drivers/net/i40e.ko.xz' % NEW, bytes(raw))
+
+
+PC_VM = Host('kvm-guest-pc')
+
+
+def test_a_pc_vm_with_a_floppy_controller_and_a_speaker_is_left_alone(tmp_path, repo_server):
+    """What firmware describes on every PC-type VM (ACPI's floppy controller, the PC speaker
+    platform device) has no driver bound on a core-only image, and kernel-drivers has one for
+    each: unbound devices on such buses do not count (unbound_buses), so a cloud image stays
+    core-only and nothing is fetched."""
+    root = served(tmp_path, repo_server, 'split')
+    root.install('kernel-core-' + OLD)
+    with_plugin = root.dnf('-v', '--assumeno', 'upgrade', host=PC_VM)
+    assert added(with_plugin) == [], with_plugin
+    assert 'inspect' not in with_plugin.stdout and alias_tables(root) == []
+    check = root.check('--json', host=PC_VM)
+    assert check.returncode == 0, check
+    rows = {d['sysfs_path']: d for d in check.json()['kernels'][0]['devices']}
+    floppy = rows['/sys/devices/LNXSYSTM:00/LNXSYBUS:00/PNP0A03:00/PNP0700:00']
+    assert (floppy['status'], floppy['basis']) == ('none', 'uncounted')
+    # counting them is a choice: the floppy and the speaker then bring kernel-drivers
+    root.write_plugin_conf({'hardware_in_installroot': 'yes', 'unbound_buses': 'all'})
+    counted = root.dnf('-v', '--assumeno', 'upgrade', host=PC_VM)
+    assert added(counted) == ['kernel-drivers-' + NEW], counted

@@ -31,6 +31,16 @@ ON_MISSING_CHOICES = ('install', 'warn', 'fail')
 INSPECT_CHOICES = ('auto', 'never')
 # Room for one Fedora kernel-modules package (~60-70 MB) and its -extra sibling.
 INSPECT_MAX_MB = 128
+# Buses whose devices are functions of hardware put in the machine, which need a
+# driver to work: an unbound one there is waiting for its driver package.  On the
+# other buses -- what firmware describes (acpi, platform, dmi, of, pnp), what the
+# kernel makes of other devices (input, serio, cpu, wmi, ...) -- every PC-type VM
+# has unbound devices some optional module claims (ACPI's floppy controller, the
+# PC speaker): counting those would give every core-only cloud image its driver
+# packages back.  Bound devices count on every bus.
+UNBOUND_BUSES = frozenset({'pci', 'usb', 'virtio', 'vmbus', 'xen', 'xen-backend', 'scsi',
+                           'hid', 'mmc', 'sdio', 'ccw', 'ap', 'vio', 'pcmcia', 'firewire',
+                           'thunderbolt', 'cxl', 'mhi', 'nvme', 'bcma', 'ssb', 'zorro', 'eisa'})
 
 _TRUE = frozenset({'1', 'yes', 'true', 'on'})
 _FALSE = frozenset({'0', 'no', 'false', 'off'})
@@ -52,11 +62,16 @@ class Config(namedtuple('Config', [
         'container',        # None: guess (auto); True/False: this root is/is not a container's
         'inspect',          # auto | never: read the aliases inside candidate packages
         'inspect_max_mb',   # int: what inspect mode may download per transaction or check
+        'unbound_buses',    # frozenset[str], or None: every bus (see UNBOUND_BUSES)
         'source',           # the file(s) the values came from, for messages
         ], defaults=(True, frozenset(), None, False, 'install', None, 'auto', INSPECT_MAX_MB,
-                     '(defaults)'))):
+                     UNBOUND_BUSES, '(defaults)'))):
     """The [main] settings of kernelsplit.conf, validated."""
     __slots__ = ()
+
+    def counts_unbound(self, device) -> bool:
+        """Whether DEVICE, with no driver bound, is waiting for one (see UNBOUND_BUSES)."""
+        return self.unbound_buses is None or device.subsystem in self.unbound_buses
 
     def ignores(self, device) -> bool:
         if not self.ignore_devices:
@@ -143,6 +158,7 @@ _PARSERS: Mapping[str, Callable[[str], object]] = {
     'container': _auto_or_boolean,
     'inspect': _choice_of(INSPECT_CHOICES),
     'inspect_max_mb': _megabytes,
+    'unbound_buses': _bus_list,
 }
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
 from . import hardware
 from .config import Config
 from .kmod import DamagedIndexError, KmodError, ModuleIndex, modules_dir, release_dirs
-from .modules import DeviceNeed, device_needs
+from .modules import UNCOUNTED, DeviceNeed, device_needs
 
 logger = logging.getLogger('dnf.plugin')
 
@@ -212,7 +212,8 @@ class HostNeeds(namedtuple('HostNeeds', [
     @property
     def unresolved_modaliases(self) -> list[str]:
         """Modaliases of devices the local indexes named no module for: exact mode's input."""
-        return [need.device.modalias for need in self.needs if not need.modules]
+        return [need.device.modalias for need in self.needs
+                if not need.modules and need.basis != UNCOUNTED]
 
     @property
     def indexed(self) -> bool:
@@ -311,6 +312,8 @@ def host_needs(config: Config, root: str, installed: Sequence[str],
                          ', '.join(installed) or 'none')
         kept = tuple(d for d in discovery.devices if not config.ignores(d))
         kver, needs, builtin = _resolve(root, candidates, kept, damaged)
+    needs = tuple(need if need.device.driver is not None or config.counts_unbound(need.device)
+                  else DeviceNeed(need.device, (), UNCOUNTED) for need in needs)
     notes = damaged
     if kver is None:
         notes.append('no installed kernel has a %smodule index (run depmod); devices '

@@ -8,7 +8,9 @@
   and a driver built into the running kernel (no `module` link) also needs the
   module named like it in any release that ships one (`by_name`: the next
   kernel may build i40e as a module where this one has it built in);
-- unbound: every in-kernel module kmod would load for the modalias.
+- unbound: every in-kernel module kmod would load for the modalias -- on the
+  buses the configuration counts unbound devices on (config.UNBOUND_BUSES);
+  elsewhere nothing (basis UNCOUNTED).
 
 Out-of-tree modules (installed outside /lib/modules/KVER/kernel/) are left out:
 no kernel subpackage can ship them.
@@ -26,10 +28,13 @@ from .hardware import Device
 from .kmod import ModuleIndex, normalize
 
 
+UNCOUNTED = 'uncounted'
+
+
 class DeviceNeed(namedtuple('DeviceNeed', [
         'device',           # Device
         'modules',          # tuple[str, ...]: normalised names; may include built-ins
-        'basis',            # passthrough | driver | safety-net | modalias
+        'basis',            # passthrough | driver | safety-net | modalias | uncounted
         'by_name',          # a built-in driver's normalised name, needed by a release
                             # only when one of its packages ships a module so named
         ], defaults=(None,))):

@@ -15,8 +15,9 @@ A device's status:
                  to is unknown (no modalias() provides, not read by inspect
                  mode), or the release's packages are in no enabled
                  repository, or no kernel has a module index at all;
-  none        -- it needs no module: its driver is built in, or nothing in
-                 that release claims it.
+  none        -- it needs no module: its driver is built in, nothing in that
+                 release claims it, or it has no driver on a bus where unbound
+                 devices are not counted (firmware's, see config.UNBOUND_BUSES).
 A device the local module indexes cannot resolve is matched against the
 release's modalias() provides instead (exact mode), or against the aliases read
 inside its packages (inspect mode).
@@ -38,7 +39,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Iterable, Optional, Sequence
 
 from .hardware import Device
-from .modules import DeviceNeed
+from .modules import UNCOUNTED, DeviceNeed
 from .packages import AliasEntry, KernelPackages, PackageRef
 
 OK, MISSING, UNSUPPORTED, UNKNOWN, NONE = 'ok', 'missing', 'unsupported', 'unknown', 'none'
@@ -180,7 +181,9 @@ def judge_device(need: DeviceNeed, release: KernelPackages, builtin: Optional[fr
                                  tuple(dict.fromkeys(e.module or e.pattern for e in exact)),
                                  tuple(packages[k] for k in sorted(packages)), install,
                                  exact=tuple(exact))
-        reason = unknown_reason(release, indexed) if need.device.driver is None else None
+        # A bound device's driver is built in; an uncounted one is not waiting for a driver.
+        reason = unknown_reason(release, indexed) \
+            if need.device.driver is None and need.basis != UNCOUNTED else None
         return DeviceVerdict(need, UNKNOWN if reason else NONE, reason=reason)
     packages: dict[str, PackageRef] = {}
     install: list[tuple[PackageRef, str]] = []
