@@ -16,6 +16,8 @@ served over HTTP on 127.0.0.1, so dnf really downloads.
 Host: the real PowerEdge R820's 210 PCI functions (../shared/realdata
 DELL_IDRAC) with kernel-core + kernel-modules-core of the older release: a
 device whose driver those packages do not ship is unbound, as it boots there.
+The system around it is distribution-sized, as bench/upgrade.py's "distro"
+system (1,000 packages installed, 60,000 available; bench/distro.py).
 
 Measured:
   first run   `dnf -v --assumeno upgrade` with the package cache and the
@@ -52,6 +54,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT / 'tests'), str(ROOT / 'dnf-plugin-kernelsplit')]
 
+sys.path.insert(0, str(BENCH))
+import distro  # noqa: E402
 import realdata  # noqa: E402
 import realkernel  # noqa: E402
 from harness import DBPATH, PYTHON, TESTBED_EXEC, Installroot  # noqa: E402
@@ -59,6 +63,7 @@ from harness import DBPATH, PYTHON, TESTBED_EXEC, Installroot  # noqa: E402
 CACHE = Path(os.environ.get('KERNELSPLIT_BENCH_CACHE', '/var/tmp/kernelsplit-bench-fedora'))
 CORE, MODULES, EXTRA = 'kernel-modules-core', 'kernel-modules', 'kernel-modules-extra'
 TARGET_READ_S_PER_100MB, TARGET_SECOND_RUN = 1.0, 0.05
+BUILD_FORMAT = 1      # bump when build_release() builds differently
 
 # (regex on the module's path under kernel/, package): first match wins, else MODULES.
 RULES = [(re.compile(pattern), package) for pattern, package in [
@@ -162,7 +167,8 @@ def compressed_modules(kernel: realkernel.RealKernel) -> Path:
 def build_release(kernel: realkernel.RealKernel, modules: Path, release: str) -> Path:
     """The Fedora-way split of the real kernel as RPMs, version 6.1.0-RELEASE (cached)."""
     kver = '6.1.0-%s.x86_64' % release
-    key = hashlib.sha256((Path(__file__).read_text() + kernel.package).encode()).hexdigest()[:12]
+    key = hashlib.sha256(repr((BUILD_FORMAT, [(r.pattern, p) for r, p in RULES],
+                               kernel.package)).encode()).hexdigest()[:12]
     out = CACHE / ('rpms-%s-%s' % (kver, key))
     if (out / '.done').exists():
         return out
@@ -270,6 +276,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--rounds', type=int, default=9)
     parser.add_argument('--json')
+    parser.add_argument('--keep', action='store_true',
+                        help='keep the installroot and repository (their directory is printed)')
     args = parser.parse_args()
     if not realdata.available():
         print('bench/inspect_mode: no ../shared/realdata; nothing to measure')
@@ -285,9 +293,14 @@ def main() -> int:
         os.link(rpm, repo / rpm.name)
     subprocess.run(['createrepo_c', '--quiet', '--no-database', str(repo)], check=True)
     sizes = {rpm.name: rpm.stat().st_size for rpm in new.glob('*.rpm')}
+    system = dict(installed=1000, installed_files=164, available=60000, files=52)
+    distro_rpms = distro.installed_rpms(system['installed'], system['installed_files'])
+    distro_repo = distro.repository(system['installed'], system['available'], system['files'],
+                                    system['installed_files'])
     server = Server(work)
     try:
-        root = Installroot(work / 'ir', {'fedora': server.url + '/repo'})
+        root = Installroot(work / 'ir', {'fedora': server.url + '/repo', 'distro': distro_repo})
+        distro.install_into(root.root, distro_rpms, DBPATH)
         root.install('kernel-core-6.1.0-1.fc.x86_64', 'kernel-modules-core-6.1.0-1.fc.x86_64')
         kver = '6.1.0-1.fc.x86_64'
         installed = {p.name.split('.ko')[0].replace('-', '_')
@@ -372,7 +385,10 @@ def main() -> int:
              args.rounds))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + '\n')
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print('kept        %s' % work)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
