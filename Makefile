@@ -46,6 +46,7 @@ bench: deps
 	mkdir -p $(BUILD)
 	$(PYTHON) bench/resolve.py --json $(BUILD)/bench-resolve.json
 	$(PYTHON) bench/modalias_length.py --json $(BUILD)/bench-modalias-length.json
+	$(PYTHON) bench/agreement.py --json $(BUILD)/bench-agreement.json
 	$(PYTHON) bench/upgrade.py --json $(BUILD)/bench-upgrade.json
 	$(PYTHON) bench/fleet.py --json $(BUILD)/bench-fleet.json
 
