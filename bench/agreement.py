@@ -27,25 +27,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT / 'tests'), str(ROOT / 'dnf-plugin-kernelsplit')]
 
-import hypothesis  # noqa: E402
-
 import aliasagreement  # noqa: E402
-
-
-def generated(count: int, seed: int) -> list[tuple[str, list[str]]]:
-    """COUNT (pattern, modaliases) examples from hypothesis, in its generate phase only."""
-    found: list[tuple[str, list[str]]] = []
-
-    @hypothesis.seed(seed)
-    @hypothesis.settings(max_examples=count, phases=[hypothesis.Phase.generate],
-                         database=None, deadline=None,
-                         suppress_health_check=list(hypothesis.HealthCheck))
-    @hypothesis.given(aliasagreement.pattern_and_modaliases(max_modaliases=6))
-    def collect(example):
-        found.append(example)
-
-    collect()
-    return found
 
 
 def main() -> int:
@@ -63,12 +45,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix='kernelsplit-agreement-') as tmp:
         while pairs < args.pairs:
             start = time.perf_counter()
-            examples = generated(args.patterns * 3, seed + batches)
-            made: dict[str, list[str]] = {}
-            for pattern, keys in examples:
-                made.setdefault(pattern, []).extend(keys)
-            chosen = list(made)[:args.patterns]
-            keys = [key for pattern in chosen for key in made[pattern]]
+            chosen, keys = aliasagreement.generated_tree(args.patterns, seed + batches)
             generate_s += time.perf_counter() - start
             start = time.perf_counter()
             result = aliasagreement.check_batch(chosen, keys, Path(tmp) / 'tree')

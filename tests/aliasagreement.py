@@ -37,6 +37,7 @@ from collections import namedtuple
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import hypothesis
 import hypothesis.strategies as st
 
 import kernelrepo
@@ -106,9 +107,28 @@ def pattern_and_modaliases(draw, max_modaliases: int = 4) -> tuple[str, list[str
     return ''.join(pieces), modaliases
 
 
-def batches(max_patterns: int, max_modaliases: int = 4):
+def batches(min_patterns: int, max_patterns: int, max_modaliases: int = 4):
     """Lists of (pattern, modaliases): one index each."""
-    return st.lists(pattern_and_modaliases(max_modaliases), min_size=1, max_size=max_patterns)
+    return st.lists(pattern_and_modaliases(max_modaliases), min_size=min_patterns,
+                    max_size=max_patterns)
+
+
+def generated_tree(patterns: int, seed: int) -> tuple[list[str], list[str]]:
+    """PATTERNS distinct patterns and the modaliases made from them, from hypothesis's
+    generate phase with SEED (no shrinking: for trees too big for one example)."""
+    found: dict[str, list[str]] = {}
+
+    @hypothesis.seed(seed)
+    @hypothesis.settings(max_examples=patterns * 3, phases=[hypothesis.Phase.generate],
+                         database=None, deadline=None,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.given(pattern_and_modaliases(max_modaliases=6))
+    def collect(example: tuple[str, list[str]]) -> None:
+        found.setdefault(example[0], []).extend(example[1])
+
+    collect()
+    chosen = list(found)[:patterns]
+    return chosen, [modalias for pattern in chosen for modalias in found[pattern]]
 
 
 # --- libkmod's literal walk (see the docstring) ----------------------------------------

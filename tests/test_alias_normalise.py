@@ -5,7 +5,6 @@ against libkmod on real depmod-built indexes, by table, by hypothesis and throug
 import dataclasses
 
 import hypothesis
-import hypothesis.strategies as st
 import pytest
 
 import aliasagreement
@@ -135,15 +134,25 @@ def test_the_generator_leaves_out_what_depmod_drops(tmp_path):
 
 # --- hypothesis: generated patterns and modaliases, a real index per example --------------
 
-@hypothesis.settings(max_examples=20, derandomize=True, database=None, deadline=None,
+@hypothesis.settings(max_examples=12, derandomize=True, database=None, deadline=None,
                      suppress_health_check=list(hypothesis.HealthCheck))
-@hypothesis.given(batch=aliasagreement.batches(max_patterns=10))
+@hypothesis.given(batch=aliasagreement.batches(min_patterns=4, max_patterns=12))
 def test_generated_aliases_match_as_libkmod_does(tmp_path_factory, batch):
+    """Each example its own index: hypothesis shrinks a disagreement to a few aliases."""
     root = tmp_path_factory.getbasetemp() / 'agreement'
     patterns = [pattern for pattern, _ in batch]
     modaliases = [m for _, made in batch for m in made]
     result = aliasagreement.check_batch(patterns, modaliases, root)
     assert not result.disagreements, result.disagreements[:5]
+
+
+def test_a_generated_tree_matches_as_libkmod_does(tmp_path):
+    """One index of 120 generated patterns, every modalias made from them against every
+    pattern (bench/agreement.py runs millions of such pairs)."""
+    patterns, modaliases = aliasagreement.generated_tree(120, seed=0)
+    result = aliasagreement.check_batch(patterns, modaliases, tmp_path)
+    assert not result.disagreements, result.disagreements[:5]
+    assert result.patterns == 120 and result.pairs > 30000
 
 
 # --- through dnf: a core-only VM gains the drivers libkmod would load ---------------------
