@@ -11,12 +11,12 @@ DEBIAN_PACKAGES := dnf python3-dnf rpm createrepo-c umockdev python3-pyudev kmod
 	util-linux make apt python3-createrepo-c groff-base man-db cpio \
 	mmdebstrap debian-archive-keyring \
 	ansible-core prometheus-node-exporter python3-prometheus-client prometheus openssh-client \
-	systemd python3-yaml
+	systemd python3-yaml python3-hypothesis
 FEDORA_PACKAGES := python3-dnf rpm-build createrepo_c umockdev python3-pyudev kmod kmod-libs \
 	kmod-devel python3-pytest python3-systemd gcc binutils xz zstd util-linux make \
 	python3-createrepo_c python3-dnf-plugins-core groff-base man-db cpio \
 	ansible-core golang-github-prometheus-node-exporter python3-prometheus_client \
-	golang-github-prometheus openssh-clients systemd python3-pyyaml
+	golang-github-prometheus openssh-clients systemd python3-pyyaml python3-hypothesis
 
 .PHONY: deps test demo bench rpm clean
 
@@ -46,6 +46,7 @@ bench: deps
 	mkdir -p $(BUILD)
 	$(PYTHON) bench/resolve.py --json $(BUILD)/bench-resolve.json
 	$(PYTHON) bench/modalias_length.py --json $(BUILD)/bench-modalias-length.json
+	$(PYTHON) bench/agreement.py --json $(BUILD)/bench-agreement.json
 	$(PYTHON) bench/upgrade.py --json $(BUILD)/bench-upgrade.json
 	$(PYTHON) bench/fleet.py --json $(BUILD)/bench-fleet.json
 

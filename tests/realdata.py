@@ -42,6 +42,23 @@ def pci_modaliases(root: Optional[Path] = None) -> list[str]:
     return sorted(alias.decode() for alias in found)
 
 
+def modaliases(root: Optional[Path] = None) -> list[str]:
+    """Every distinct modalias in the captures, of every bus: the PCI ones anywhere, the
+    udev databases' (E: MODALIAS=) and the sysfs snapshots' (.../modalias files)."""
+    found = set(pci_modaliases(root))
+    for devices in udevadm_machines(root).values():
+        found.update(d['MODALIAS'] for d in devices if d.get('MODALIAS'))
+    for path in sorted((root or REALDATA).rglob('*')):
+        if path.is_file() and tarfile.is_tarfile(path):
+            with tarfile.open(path) as archive:
+                for member in archive:
+                    handle = archive.extractfile(member) \
+                        if member.isfile() and member.name.endswith('/modalias') else None
+                    if handle is not None:
+                        found.add(handle.read().decode(errors='replace').strip())
+    return sorted(found - {''})
+
+
 def udevadm_machines(root: Optional[Path] = None) -> dict[str, list[dict[str, str]]]:
     """`udevadm info --export-db` dumps: machine -> devices (their E: properties + path)."""
     machines = {}

@@ -31,6 +31,9 @@ logger = logging.getLogger('dnf.plugin')
 
 # Bump when what is stored, or how it is computed, changes.
 FORMAT = 1
+# Per kind, where it has moved on: exact and inspect mode's answers are matched as
+# libkmod normalises since 2 (an alias table holds the aliases as read: unchanged).
+KIND_FORMATS = {'exact': 2, 'inspect': 2}
 # Each answer is a few hundred bytes, an alias table up to a megabyte; a new
 # kernel release adds a few per driver package not installed.  Past this many
 # files of a kind, the oldest go.
@@ -57,8 +60,8 @@ class AnswerCache:
         digest); None for a local .rpm, say: no entry) and MODALIASES."""
         if self.directory is None or not checksum:
             return None
-        digest = hashlib.sha256(('%d\n%s\n%s\n%d\n' % (FORMAT, kind, nevra, checksum[0]))
-                                .encode())
+        digest = hashlib.sha256(('%d\n%s\n%s\n%d\n' % (KIND_FORMATS.get(kind, FORMAT), kind, nevra,
+                                                        checksum[0])).encode())
         digest.update(checksum[1])
         digest.update('\n'.join(sorted(set(modaliases))).encode())
         return '%s-%s' % (kind, digest.hexdigest())

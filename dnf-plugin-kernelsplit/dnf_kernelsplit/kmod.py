@@ -2,7 +2,10 @@
 
 The lookups go through libkmod itself (ctypes), the same library and the same
 calls `modprobe -R` makes: kmod_new() on /lib/modules/KVER, kmod_load_resources(),
-kmod_module_new_from_lookup().  Nothing here re-implements alias matching.
+kmod_module_new_from_lookup().  Where there is no index to ask -- a package's
+alias patterns, before it is installed (exact and inspect mode) -- AliasMatcher
+matches them as libkmod would: its normalisation (normalize_alias), its index
+walk and glibc's fnmatch().
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ _PERCENT_RE = re.compile(r'%([0-9A-Fa-f]{2})')
 _MODALIAS_SAFE = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
                            '*?[]!^:._+-/')
 _LITERAL_PREFIX_RE = re.compile(r'[^*?[]*')
+_LITERAL_PREFIX_BYTES_RE = re.compile(rb'[^*?[]*')
+# libkmod's buffers for an alias and for the modalias it looks up (shared/util.c,
+# libkmod/libkmod-module.c): PATH_MAX bytes, the terminating NUL included.
+_PATH_MAX = 4096
+# A bracket expression as alias_normalize() reads one: '[' up to the first ']'.
+_BRACKETS_RE = re.compile(rb'\[[^\]]*\]')
 # modalias.prov encodes ')' inside patterns: the first one closes the provide's name.
 _PROVIDE_LITERAL_RE = re.compile(r'modalias\(([^*?[)]*)')
 # ModaliasFilter keeps the modaliases' prefixes up to this length, and a pattern's
@@ -155,6 +164,55 @@ def normalize(name: str) -> str:
     return name.replace('-', '_')
 
 
+def normalize_alias(alias: bytes) -> Optional[bytes]:
+    """ALIAS as libkmod compares it, or None where libkmod refuses it.
+
+    libkmod's alias_normalize() (shared/util.c; the same in kmod 30 and in
+    kmod's tree today).  depmod runs it over every alias before it indexes
+    them (tools/depmod.c, output_aliases_bin() and output_builtin_alias_bin():
+    a refused alias is left out with the warning "Unmatched bracket"), and
+    kmod_module_new_from_lookup() (libkmod/libkmod-module.c) over the modalias
+    it looks up (a refused one finds nothing: -EINVAL).  Read left to right:
+
+    - it is a C string in a PATH_MAX buffer: it ends at a NUL, and past
+      PATH_MAX - 1 bytes the rest is cut off;
+    - '-' becomes '_';
+    - '[' opens a bracket expression, copied as it is up to the first ']'
+      (so '[0-9]' stays a range; '[]a]' and '[[:digit:]]' end at their
+      first ']', and what follows is read as outside);
+    - a '[' with no ']' after it, or a ']' outside a bracket expression,
+      refuses the whole alias.  (kmod 30 copies a bracket expression running
+      past the buffer without a bound; today's kmod refuses it, as here.)
+    """
+    if b'\0' in alias:
+        alias = alias[:alias.index(b'\0')]
+    alias = alias[:_PATH_MAX - 1]
+    if b'[' not in alias and b']' not in alias:        # nearly every alias and modalias
+        return alias.replace(b'-', b'_')
+    parts, start = [], 0
+    for brackets in _BRACKETS_RE.finditer(alias):
+        outside = alias[start:brackets.start()]
+        if b']' in outside:
+            return None
+        parts += [outside.replace(b'-', b'_'), brackets.group()]
+        start = brackets.end()
+    outside = alias[start:]
+    if b'[' in outside or b']' in outside:
+        return None
+    parts.append(outside.replace(b'-', b'_'))
+    return b''.join(parts)
+
+
+def alias_key(alias: str) -> Optional[bytes]:
+    """An alias pattern or a modalias as libkmod compares it (normalize_alias()), or None."""
+    # The common case on the text, where Python's tests are several times
+    # faster: no bracket, no NUL, too short to be cut (4 bytes a character at most).
+    if len(alias) < (_PATH_MAX - 1) // 4 and '[' not in alias and ']' not in alias \
+            and '\0' not in alias:
+        return alias.replace('-', '_').encode('utf-8', 'surrogateescape')
+    return normalize_alias(alias.encode('utf-8', 'surrogateescape'))
+
+
 def module_name_from_path(path: str) -> Optional[str]:
     """'.../snd-hda-intel.ko.xz' -> 'snd_hda_intel'; None when not a module file."""
     base = os.path.basename(path)
@@ -169,13 +227,20 @@ def literal_prefix(pattern: str) -> str:
     return _LITERAL_PREFIX_RE.match(pattern).group()  # type: ignore[union-attr]
 
 
+def _normal_prefix(literal: str) -> str:
+    """A literal prefix as normalize_alias() leaves it: no bracket expression yet,
+    so every '-' is a '_' (a ']' in it refuses the whole pattern, which
+    AliasMatcher then leaves out)."""
+    return literal.replace('-', '_')
+
+
 def select_modalias_provides(provides: Iterable[str], wanted_prefixes: Optional[set[str]] = None
                              ) -> tuple[bool, list[tuple[str, Optional[str]]]]:
     """The modalias(PATTERN) [= MODULE] provides among PROVIDES, decoded: (any at all, them).
 
     WANTED_PREFIXES: keep only the patterns whose literal prefix's first
-    _PREFIX_CAP characters are among them (ModaliasFilter.prefixes; it also
-    narrows PROVIDES much faster).
+    _PREFIX_CAP characters, normalised as libkmod does, are among them
+    (ModaliasFilter.prefixes; it also narrows PROVIDES much faster).
     """
     match = _PROVIDE_LITERAL_RE.match
     found, any_seen = [], False
@@ -186,14 +251,16 @@ def select_modalias_provides(provides: Iterable[str], wanted_prefixes: Optional[
         any_seen = True
         prefix = literal.group(1)
         encoded = '%' in prefix      # compare the decoded pattern's prefix instead
-        if wanted_prefixes is not None and not encoded and prefix not in wanted_prefixes \
-                and (len(prefix) <= _PREFIX_CAP or prefix[:_PREFIX_CAP] not in wanted_prefixes):
-            continue
+        if wanted_prefixes is not None and not encoded:
+            prefix = _normal_prefix(prefix)
+            if prefix not in wanted_prefixes and \
+                    (len(prefix) <= _PREFIX_CAP or prefix[:_PREFIX_CAP] not in wanted_prefixes):
+                continue
         parsed = modalias_from_provide(text)
         if parsed is None:
             continue
         if wanted_prefixes is not None and encoded and \
-                literal_prefix(parsed[0])[:_PREFIX_CAP] not in wanted_prefixes:
+                _normal_prefix(literal_prefix(parsed[0]))[:_PREFIX_CAP] not in wanted_prefixes:
             continue
         found.append(parsed)
     return any_seen, found
@@ -203,13 +270,16 @@ class ModaliasFilter:
     """Which modalias(PATTERN) provides may match some of MODALIASES.
 
     A pattern can match a modalias only when its literal prefix (up to the
-    first wildcard) begins that modalias.  A kernel package carries tens of
-    thousands of these provides, and a loop over them in Python costs ~10 ms
-    per package.  So a big package's provides are joined and searched at once
-    with one regex: a trie of the modaliases' first HEAD characters, where any
-    node may end in a wildcard, an encoded character or the closing ')'.  It
-    captures each candidate's literal prefix, so that a set lookup weeds out
-    most candidates before the per-provide test sees them.
+    first wildcard) begins that modalias, both normalised as libkmod does
+    (normalize_alias(): in a literal prefix, every '-' is a '_').  A kernel
+    package carries tens of thousands of these provides, and a loop over them
+    in Python costs ~10 ms per package.  So a big package's provides are
+    joined and searched at once with one regex: a trie of the normalised
+    modaliases' first HEAD characters (where the trie has a '_', the provide
+    may have '-' or '_'), where any node may end in a wildcard, an encoded
+    character or the closing ')'.  It captures each candidate's literal
+    prefix, so that a set lookup weeds out most candidates before the
+    per-provide test sees them.
     """
 
     HEAD = 14          # bus and vendor: 'pci:v00008086d'
@@ -221,7 +291,9 @@ class ModaliasFilter:
     REGEX_MIN_PROVIDES = 10000
 
     def __init__(self, modaliases: Iterable[str]) -> None:
-        modaliases = set(modaliases)
+        # As libkmod looks them up; one it refuses matches nothing.
+        keys = {alias_key(alias) for alias in modaliases}
+        modaliases = {key.decode('utf-8', 'surrogateescape') for key in keys if key is not None}
         # Linear in the modaliases' length (see _PREFIX_CAP).
         self.prefixes = {alias[:end] for alias in modaliases
                          for end in range(min(len(alias), _PREFIX_CAP) + 1)}
@@ -249,7 +321,8 @@ class ModaliasFilter:
         if depth == self.HEAD:
             return ''
         ends = '(?=[*?[%)])'   # a wildcard, an encoded character, the end of the pattern
-        return '(?:%s)' % '|'.join([ends] + [re.escape(char) + self._trie_regex(child, depth + 1)
+        return '(?:%s)' % '|'.join([ends] + [('[_-]' if char == '_' else re.escape(char)) +
+                                            self._trie_regex(child, depth + 1)
                                             for char, child in sorted(node.items())])
 
     def select(self, provides: Sequence[Any], name: Optional[Callable[[Any], str]] = None
@@ -269,6 +342,7 @@ class ModaliasFilter:
         count = text.count
         for match in regex.finditer(text):
             literal, rest = match.groups()
+            literal = _normal_prefix(literal)
             if literal in prefixes or rest.startswith('%') or \
                     (len(literal) > _PREFIX_CAP and literal[:_PREFIX_CAP] in prefixes):
                 start = match.start()      # the newline before provide number INDEX
@@ -440,47 +514,96 @@ class ModuleInfo(namedtuple('ModuleInfo', [
         return self.builtin or self.path is not None
 
 
-class _Fnmatch:
-    """glibc's fnmatch(3), the function kmod matches aliases with (flags 0)."""
+def _glibc_fnmatch() -> Any:
+    """glibc's fnmatch(3), the function libkmod matches aliases with (called with flags 0)."""
+    fnmatch = ctypes.CDLL(None).fnmatch
+    fnmatch.restype = ctypes.c_int
+    fnmatch.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+    return fnmatch
 
-    def __init__(self) -> None:
-        self._fn = ctypes.CDLL(None).fnmatch
-        self._fn.restype = ctypes.c_int
-        self._fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
 
-    def __call__(self, pattern: bytes, string: bytes) -> bool:
-        return self._fn(pattern, string, 0) == 0
+def _module_itself(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None
 
 
 class AliasMatcher:
-    """Modalias patterns (from packages' modalias() provides) matched as kmod matches.
+    """Alias patterns (modalias() provides, or read inside packages) matched as libkmod
+    matches a modalias against modules.alias.bin.
 
-    Patterns are indexed by their literal prefix (up to the first wildcard),
-    so a device's modalias is compared only with the patterns that can match:
-    its prefixes of the lengths those literals have (a few dozen lengths, so
-    the time is linear in the modalias's length).
+    Both sides are normalised first (normalize_alias(): '-' is '_' outside
+    bracket expressions; what libkmod refuses matches nothing: depmod leaves
+    such a pattern out of the index, and a lookup of such a modalias fails).
+    Then, as libkmod's index walk does (libkmod-index.c,
+    index_mm_searchwild_node() and index_mm_searchwild_all()), a pattern's
+    literal prefix -- up to its first '*', '?' or '[' -- must begin the
+    modalias byte for byte (a backslash there is a plain character), and
+    glibc's fnmatch() matches the rest of the pattern with the rest of the
+    modalias (flags 0, in the C locale as modprobe runs).
+
+    libkmod's walk also follows a '*', '?' or '[' of the modalias itself into
+    an index edge of that same character, literally: whether it can depends on
+    where the other aliases of the index branch, which no package's own
+    patterns tell.  No kernel writes those characters into a modalias but a
+    DMI string might; for such a modalias libkmod may find more than this.
+
+    A match also needs room, in libkmod's PATH_MAX buffer, for the modalias,
+    the module's name and two bytes more (kmod_module_new_from_alias() in
+    libkmod-module.c): when a match has none, libkmod's whole lookup fails
+    and finds nothing (kmod_lookup_alias_from_alias_bin()).  MODULE(value)
+    names the module of an entry's VALUE (by default the value itself when it
+    is a string; None: unknown, taken as fitting).
+
+    Patterns are indexed by their literal prefix, so a modalias is compared
+    only with the patterns that can match: its prefixes of the lengths those
+    literals have (a few dozen lengths, so the time is linear in the
+    modalias's length).
     """
 
-    def __init__(self, entries: Iterable[tuple[str, Any]]) -> None:
-        self._by_prefix: dict[str, list[tuple[str, Any]]] = {}
+    def __init__(self, entries: Iterable[tuple[str, Any]],
+                 module: Callable[[Any], Optional[str]] = _module_itself) -> None:
+        by_prefix: dict[bytes, list[tuple[bytes, Any, int]]] = {}
+        literal = _LITERAL_PREFIX_BYTES_RE.match
+        rooms: dict[Optional[str], int] = {}
         for pattern, value in entries:
-            self._by_prefix.setdefault(literal_prefix(pattern), []).append((pattern, value))
+            key = alias_key(pattern)
+            if key is None:        # depmod leaves it out of the index
+                continue
+            end = literal(key).end()          # type: ignore[union-attr]
+            name = module(value)
+            room = rooms.get(name)
+            if room is None:       # the longest modalias libkmod can name this module for
+                room = rooms[name] = _PATH_MAX - 2 - (len(normalize(name).encode()) if name
+                                                      else 0)
+            prefix = key[:end]
+            if prefix in by_prefix:
+                by_prefix[prefix].append((key[end:], value, room))
+            else:
+                by_prefix[prefix] = [(key[end:], value, room)]
+        self._by_prefix = by_prefix
         self._lengths = sorted({len(prefix) for prefix in self._by_prefix})
-        self._fnmatch = _Fnmatch()
+        self._fnmatch = _glibc_fnmatch()
 
     def __bool__(self) -> bool:
         return bool(self._by_prefix)
 
     def match(self, modalias: str) -> list[Any]:
+        key = alias_key(modalias)
+        if key is None:            # libkmod refuses to look it up
+            return []
         found = []
-        target = modalias.encode()
-        by_prefix = self._by_prefix
+        by_prefix, fnmatch, size = self._by_prefix, self._fnmatch, len(key)
         with _c_locale().active():
             for end in self._lengths:
-                if end > len(modalias):
+                if end > size:
                     break
-                for pattern, value in by_prefix.get(modalias[:end], ()):
-                    if self._fnmatch(pattern.encode(), target):
+                candidates = by_prefix.get(key[:end])
+                if candidates is None:
+                    continue
+                rest = key[end:]
+                for pattern_rest, value, room in candidates:
+                    if fnmatch(pattern_rest, rest, 0) == 0 if pattern_rest else not rest:
+                        if size > room:
+                            return []      # libkmod's lookup fails: nothing at all
                         found.append(value)
         return found
 

@@ -19,6 +19,7 @@ provides, sourcerpm, installed, chksum, evr_cmp().  Everything here is shared.
 from __future__ import annotations
 
 import functools
+import operator
 import os
 from collections import namedtuple
 from types import MappingProxyType
@@ -32,6 +33,8 @@ from .kmod import MODULE_DIRS, AliasMatcher, ModaliasFilter, kernel_release_from
     module_name_from_path, release_dirs
 
 MODULE_GLOBS = ['/%s/*' % d for d in MODULE_DIRS]
+_ENTRY_MODULE = operator.attrgetter('module')
+_PAIR_MODULE = operator.itemgetter(1)
 
 
 class PackageRef(namedtuple('PackageRef', [
@@ -393,7 +396,7 @@ def kernel_packages(lookup: Any, kver: str, pkgs: Iterable[Any], wanted: Iterabl
             without_provides.append(pkg)
         for pattern, module in matching:
             entries.setdefault(AliasEntry(pattern, module, refs[nevra(pkg)]), None)
-    matcher = AliasMatcher((entry.pattern, entry) for entry in entries)
+    matcher = AliasMatcher(((entry.pattern, entry) for entry in entries), _ENTRY_MODULE)
     exact = {alias: matcher.match(alias) for alias in unresolved} if matcher else {}
     unread = _inspect(without_provides, [a for a in unresolved if not exact.get(a)], refs,
                       exact, cache, inspector)
@@ -426,14 +429,14 @@ def _inspect(candidates: list[Any], pending: list[str], refs: dict[str, PackageR
                 unread[name] = inspector.unread.get(name, 'it was not read') \
                     if inspector is not None else 'inspect mode does not run here'
                 continue
-            found = AliasMatcher((pattern, (pattern, module)) for module, aliases in table.items()
-                                 for pattern in aliases)
+            found = AliasMatcher(((pattern, (pattern, module)) for module, aliases in table.items()
+                                  for pattern in aliases), _PAIR_MODULE)
             answer = True, list(dict.fromkeys(match for alias in pending
                                               for match in found.match(alias)))
             if key is not None:
                 cache.put(key, answer)
-        matcher = AliasMatcher((pattern, AliasEntry(pattern, module, refs[name], 'inspect'))
-                               for pattern, module in answer[1])
+        matcher = AliasMatcher(((pattern, AliasEntry(pattern, module, refs[name], 'inspect'))
+                                for pattern, module in answer[1]), _ENTRY_MODULE)
         for alias in pending:
             exact.setdefault(alias, []).extend(matcher.match(alias) if matcher else ())
         pending = [alias for alias in pending if not exact.get(alias)]
