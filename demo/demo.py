@@ -25,6 +25,7 @@ import kernelrepo  # noqa: E402
 from harness import Host, Installroot  # noqa: E402
 
 WORK = ROOT / 'build' / 'demo'
+COREONLY = Host('baremetal-coreonly')
 HOST = Host('baremetal-sriov-gpu')
 OLD, NEW = '6.8.0-1.x86_64', '6.9.1-1.x86_64'
 
@@ -33,9 +34,9 @@ def say(text: str) -> None:
     print('\n\033[1m==> %s\033[0m' % text, flush=True)
 
 
-def show(root: Installroot, *args: str) -> int:
+def show(root: Installroot, *args: str, host: Host = HOST) -> int:
     print('$ dnf %s' % ' '.join(args), flush=True)
-    result = root.dnf(*args, host=HOST)
+    result = root.dnf(*args, host=host)
     def interesting(text: str) -> list[str]:
         # dnf's metadata chatter says nothing about the story
         return [line for line in text.splitlines()
@@ -77,7 +78,20 @@ def main() -> int:
     say('For contrast: a cloud image (kernel-core alone) booted on the same machine')
     image = Installroot(WORK / 'image', {'sample': repo})
     image.install('kernel-core-' + NEW)
-    return 0 if show(image, 'kernelsplit', 'check') == 1 else 1
+    if show(image, 'kernelsplit', 'check') != 1:
+        return 1
+
+    say('A cloud image booted on bare metal (%s): no driver bound, no index that knows the '
+        'devices, and kernel packages as distributions ship them (kmod() provides, no '
+        'modalias() ones): inspect mode reads the aliases inside the packages' % COREONLY.name)
+    plain = kernelrepo.build_repo([kernelrepo.split_release('6.8.0', '1'),
+                                   kernelrepo.split_release('6.9.1', '1')], WORK / 'plain')
+    bare = Installroot(WORK / 'bare', {'sample': plain})
+    bare.install('kernel-core-6.8.0-1.x86_64')
+    if show(bare, '-y', 'upgrade', host=COREONLY) != 0:
+        return 1
+    bare.depmod()
+    return show(bare, 'kernelsplit', 'check', host=COREONLY)
 
 
 if __name__ == '__main__':
