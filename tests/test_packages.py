@@ -103,7 +103,12 @@ def test_version_order_is_rpm_order_not_string_order(tmp_path, make_root):
 
 @pytest.mark.parametrize('module, provides', [
     ('i40e', ['kmod(i40e.ko)']),
-    ('snd_hda_intel', ['kmod(snd-hda-intel.ko)', 'kmod(snd_hda_intel.ko)']),
+    ('sb_edac', ['kmod(sb-edac.ko)', 'kmod(sb_edac.ko)']),
+    # every mix of separators: a file may be named so (snd-soc-sof_es8336.ko)
+    ('snd_hda_intel', ['kmod(snd-hda-intel.ko)', 'kmod(snd-hda_intel.ko)',
+                       'kmod(snd_hda-intel.ko)', 'kmod(snd_hda_intel.ko)']),
+    # past six separators, the two uniform spellings only
+    ('a_b_c_d_e_f_g_h', ['kmod(a-b-c-d-e-f-g-h.ko)', 'kmod(a_b_c_d_e_f_g_h.ko)']),
 ])
 def test_kmod_provide_names(module, provides):
     from dnf_kernelsplit.packages import kmod_provides

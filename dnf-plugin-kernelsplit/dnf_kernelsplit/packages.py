@@ -19,6 +19,7 @@ provides, sourcerpm, installed, chksum, evr_cmp().  Everything here is shared.
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 import os
 from collections import namedtuple
@@ -156,17 +157,6 @@ def package_kernel_releases(pkg: Any) -> frozenset[str]:
     return package_shipment(pkg).kvers
 
 
-def modules_in_files(pkg: Any, kver: str) -> frozenset[str]:
-    """The modules PKG's file list puts under /lib/modules/KVER/."""
-    names = set()
-    for path in pkg.files:
-        if kernel_release_from_path(path) == kver:
-            name = module_name_from_path(path)
-            if name is not None:
-                names.add(name)
-    return frozenset(names)
-
-
 def ships_modules(pkg: Any, kver: str) -> bool:
     """Whether PKG ships any module for KVER (file list, else a kmod() provide)."""
     files = pkg.files
@@ -176,21 +166,33 @@ def ships_modules(pkg: Any, kver: str) -> bool:
     return not files and any(str(r).startswith('kmod(') for r in pkg.provides)
 
 
-def kmod_provided_modules(pkg: Any) -> frozenset[str]:
-    """The modules PKG's kmod() provides name, normalised ('snd-soc-sof_es8336.ko' too)."""
-    names = set()
-    for reldep in pkg.provides:
-        text = str(reldep)
-        if text.startswith('kmod(') and text.endswith(')'):
-            name = module_name_from_path(text[5:-1])
-            if name is not None:
-                names.add(name)
-    return frozenset(names)
+# A module name with more separators than this is looked up in its two uniform
+# spellings only (its file may mix them: snd-soc-sof_es8336.ko).
+_SPELLED_SEPARATORS = 6
 
 
 def kmod_provides(module: str) -> list[str]:
-    """The kmod() provides that name MODULE: file names use '-' or '_'."""
-    return ['kmod(%s.ko)' % form for form in sorted({module, module.replace('_', '-')})]
+    """The kmod() provides that may name MODULE: its file name has '-' or '_' at each
+    separator (every mix, up to _SPELLED_SEPARATORS of them), and exact provides
+    lookups are indexed where globs scan every package."""
+    parts = module.split('_')
+    separators = len(parts) - 1
+    spellings = itertools.product('_-', repeat=separators) \
+        if separators <= _SPELLED_SEPARATORS else [('_',) * separators, ('-',) * separators]
+    forms = {parts[0] + ''.join(sep + part for sep, part in zip(seps, parts[1:]))
+             for seps in spellings}
+    return ['kmod(%s.ko)' % form for form in sorted(forms)]
+
+
+def modules_in_files(pkg: Any, kver: str) -> frozenset[str]:
+    """The modules PKG's file list puts under /lib/modules/KVER/."""
+    names = set()
+    for path in pkg.files:
+        if kernel_release_from_path(path) == kver:
+            name = module_name_from_path(path)
+            if name is not None:
+                names.add(name)
+    return frozenset(names)
 
 
 def _evr_cmp(a: Any, b: Any) -> int:
@@ -342,7 +344,7 @@ def kernel_packages(lookup: Any, kver: str, pkgs: Iterable[Any], wanted: Iterabl
 
     A module's packages are those with its kmod(NAME.ko) provide (a whatprovides
     lookup); failing those, those whose kmod() provides or file list name it
-    with other separators.  BUILTIN modules (per the local index) skip that
+    with other separators (globs).  BUILTIN modules (per the local index) skip that
     slower search: no package ships them.  ADDED / REMOVED: NEVRAs the
     transaction at hand installs / takes away; a package is `present` when
     installed and not removed, or added.  CACHE: where the answers are kept
@@ -360,14 +362,17 @@ def kernel_packages(lookup: Any, kver: str, pkgs: Iterable[Any], wanted: Iterabl
     providing = lookup.provides_query(pkgs)
     scanned: Optional[dict[str, set[str]]] = None
     modules: dict[str, tuple[PackageRef, ...]] = {}
+    with_kmod_provides = False
     for module in sorted(set(wanted)):
         found = {nevra(p) for p in providing(kmod_provides(module))}
-        if not found and module not in builtin:
+        with_kmod_provides = with_kmod_provides or bool(found)
+        if not found and module not in builtin and not with_kmod_provides:
+            # No kmod() provides so far (file lists only): the modules the file lists
+            # name, read once.
             if scanned is None:
                 scanned = {}
                 for pkg in pkgs:
-                    names = kmod_provided_modules(pkg) or modules_in_files(pkg, kver)
-                    for name in names:
+                    for name in modules_in_files(pkg, kver):
                         scanned.setdefault(name, set()).add(nevra(pkg))
             found = scanned.get(module, set())
         modules[module] = tuple(refs[k] for k in sorted(found))
