@@ -20,8 +20,13 @@ INSTALLED_GUARD = '/usr/libexec/kernelsplit/dnf5-guard'
 
 
 def root_options(root: Installroot, pluginconfpath: bool = True) -> list[str]:
-    """What points `kernelsplit` at ROOT: the root, its dnf.conf (repos), its kernelsplit.conf."""
-    options = ['--installroot', str(root.root), '-c', str(root.conf), '--releasever', '1']
+    """What points `kernelsplit` at ROOT: the root, its dnf.conf, repos and kernelsplit.conf.
+
+    The repository directory is given on the command line, where both package
+    managers take it as a host path (dnf5 reads the one in a -c file inside the root).
+    """
+    options = ['--installroot', str(root.root), '-c', str(root.conf), '--releasever', '1',
+               '--setopt', 'reposdir=%s' % root.reposdir]
     if pluginconfpath:
         options += ['--pluginconfpath', str(root.pluginconfdir)]
     return options
@@ -62,8 +67,7 @@ class Dnf5Root:
                 '[%s]\nname=%s\nbaseurl=file://%s\ngpgcheck=0\nmetadata_expire=0\n'
                 % (name, name, path))
         self.conf = base / 'dnf5.conf'
-        self.conf.write_text('[main]\ngpgcheck=0\ninstall_weak_deps=0\nkeepcache=0\n'
-                             'reposdir=%s\n' % self.reposdir)
+        self.conf.write_text('[main]\ngpgcheck=0\ninstall_weak_deps=0\nkeepcache=0\n')
         self.write_plugin_conf({'hardware_in_installroot': 'yes', **(plugin_conf or {})})
 
     def write_plugin_conf(self, values: Mapping[str, str]) -> None:
@@ -91,7 +95,9 @@ class Dnf5Root:
         return {'rw': [self.base], 'ro': sorted(set(p.parent for p in self.repos.values()))}
 
     def options(self) -> list[str]:
-        return ['--installroot=%s' % self.root, '-c', str(self.conf)]
+        # reposdir on the command line: dnf5 reads the one of a -c file inside the root
+        return ['--installroot=%s' % self.root, '-c', str(self.conf),
+                '--setopt=reposdir=%s' % self.reposdir]
 
     def run(self, command: Sequence[str], host: Optional[Host] = None,
             env: Optional[Mapping[str, str]] = None, check: bool = False,
@@ -131,7 +137,8 @@ class Dnf5Root:
         return self.run(command, host=host)
 
     def ks_options(self) -> list[str]:
-        return ['--installroot', str(self.root), '-c', str(self.conf)]
+        return ['--installroot', str(self.root), '-c', str(self.conf),
+                '--setopt', 'reposdir=%s' % self.reposdir]
 
 
 def wrap_inside(host: Host, command: Sequence[str]) -> list[str]:
