@@ -157,3 +157,179 @@ def test_the_libdnf5_lookup_answers_as_packages_py_asks(sid, make_root, repos, t
     # a package whose file is gone from the repository: the error names it and why
     assert doc['fetch_error'].startswith('cannot download '), doc
     assert 'Cannot download kernel-drivers-gpu-%s.rpm' % NEW in doc['fetch_error'], doc
+
+
+# --- the guard: kernelsplit.actions at dnf5's goal_resolved ----------------------------
+
+STOP = 'Action calls for stop: '
+
+
+def stop_message(result):
+    """What the guard said when it stopped dnf5: the message after the actions plugin's prefix."""
+    text = result.stderr
+    assert STOP in text, result
+    return text[text.index(STOP) + len(STOP):].rstrip('\n')
+
+
+def shown(result):
+    """What dnf5 printed, less its download progress lines (their rates vary run to run)."""
+    return (result.returncode, result.stdout,
+            [line for line in result.stderr.splitlines() if '% |' not in line])
+
+
+def install_command(message):
+    """The `dnf5 install ...` line of a stop message, as arguments."""
+    line = next(l for l in message.splitlines() if l.startswith('  dnf5 install '))
+    return line.split()[1:]
+
+
+def test_monolithic_to_split_upgrade_is_stopped_naming_the_packages_and_the_command(dnf5_root):
+    root = dnf5_root('mono-split')
+    root.install('kernel-' + OLD)
+    root.install_guard()
+    before = root.installed()
+    result = root.dnf5('-y', 'upgrade', host=BOTH)
+    assert result.returncode == 1, result
+    message = stop_message(result)
+    assert message.splitlines()[:3] == [
+        'kernelsplit: refusing the transaction: kernel %s would boot without driver packages '
+        'this machine needs:' % NEW,
+        '  kernel-drivers-gpu-%s for 0000:01:00.0 [10de:1e84] (nouveau)' % NEW,
+        '  kernel-drivers-sriov-%s for 0000:3b:00.0 [8086:1572], 0000:3b:00.1 [8086:1572] '
+        '(i40e); 0000:3b:02.0 [8086:154c], 0000:3b:02.1 [8086:154c] (iavf)' % NEW]
+    command = install_command(message)
+    assert command == ['install', 'kernel-' + NEW, 'kernel-drivers-gpu-' + NEW,
+                       'kernel-drivers-sriov-' + NEW]
+    assert '--disable-plugin=actions' in message
+    assert root.installed() == before                         # nothing was installed
+    # the command named: the guard lets it through, and the kernel is complete
+    done = root.dnf5('-y', *command, host=BOTH)
+    assert done.returncode == 0, done
+    assert 'kernelsplit' not in done.stdout + done.stderr
+    assert {n for n in root.installed() if n.endswith(NEW)} == {
+        'kernel-' + NEW, 'kernel-core-' + NEW, 'kernel-drivers-' + NEW,
+        'kernel-drivers-gpu-' + NEW, 'kernel-drivers-sriov-' + NEW}
+    root.depmod()
+    assert root.kernelsplit('check', host=BOTH).returncode == 0
+    again = root.dnf5('-y', 'upgrade', host=BOTH)
+    assert again.returncode == 0 and 'kernelsplit' not in again.stderr, again
+
+
+def test_a_vm_upgrade_is_the_transaction_dnf5_makes_alone(dnf5_root):
+    root = dnf5_root('mono-split')
+    root.install('kernel-' + OLD)
+    without = root.dnf5('--assumeno', 'upgrade', host=KVM)
+    root.install_guard()
+    guarded = root.dnf5('--assumeno', 'upgrade', host=KVM)
+    assert shown(guarded) == shown(without)
+    assert 'kernel-core' in guarded.stdout and 'kernelsplit' not in guarded.stderr
+    done = root.dnf5('-y', 'upgrade', host=KVM)
+    assert done.returncode == 0, done
+    assert 'kernel-core-' + NEW in root.installed()
+
+
+def test_removing_a_needed_subpackage_is_stopped_as_dnf4_refuses_it(dnf5_root, make_root):
+    root = dnf5_root('split')
+    root.install('kernel-' + NEW, 'kernel-drivers-sriov-' + NEW)
+    root.install_guard()
+    result = root.dnf5('-y', 'remove', 'kernel-drivers-sriov', host=SRIOV)
+    assert result.returncode == 1, result
+    assert 'kernel-drivers-sriov-' + NEW in root.installed()
+    # dnf 4's hook on the same root, on this host
+    twin = make_root('split')
+    twin.install('kernel-' + NEW, 'kernel-drivers-sriov-' + NEW)
+    dnf4 = twin.dnf('-y', 'remove', 'kernel-drivers-sriov', host=SRIOV)
+    assert dnf4.returncode == 1
+    dnf4_message = dnf4.stderr[dnf4.stderr.index('kernelsplit: refusing'):].rstrip('\n')
+    expected = dnf4_message.replace(str(twin.pluginconfdir), '/etc/dnf/plugins').replace(
+        'or run dnf with --disableplugin=kernelsplit for this one transaction.',
+        'or run dnf5 with --disable-plugin=actions for this one transaction (it turns off '
+        'every .actions file).')
+    assert stop_message(result) == expected
+    assert '  removing kernel-drivers-sriov-%s would leave 0000:3b:00.0 [8086:1572] without ' \
+           'i40e on kernel %s' % (NEW, NEW) in expected
+    # an unneeded one goes
+    gone = root.dnf5('-y', 'remove', 'kernel-drivers-sriov', host=KVM)
+    assert gone.returncode == 0, gone
+
+
+def test_core_only_host_exact_mode_names_what_the_modaliases_need(dnf5_root):
+    root = dnf5_root('exact')
+    root.install('kernel-core-' + OLD)
+    root.install_guard()
+    result = root.dnf5('-y', 'upgrade', host=COREONLY)
+    assert result.returncode == 1, result
+    message = stop_message(result)
+    assert '  kernel-drivers-sriov-%s for 0000:3b:00.0 [8086:1572], 0000:3b:00.1 [8086:1572] ' \
+           '(i40e)' % NEW in message.splitlines()
+    command = install_command(message)
+    assert command == ['install'] + ['kernel-%s-%s' % (n, NEW) for n in (
+        'core', 'drivers', 'drivers-gpu', 'drivers-sriov')]
+    done = root.dnf5('-y', *command, host=COREONLY)
+    assert done.returncode == 0, done
+    root.depmod()
+    assert root.kernelsplit('check', host=COREONLY).returncode == 0
+
+
+def test_on_missing_warn_only_warns(dnf5_root):
+    root = dnf5_root('mono-split', plugin_conf={'on_missing': 'warn'})
+    root.install('kernel-' + OLD)
+    root.install_guard()
+    result = root.dnf5('-y', 'upgrade', host=BOTH)
+    assert result.returncode == 0, result
+    assert STOP not in result.stderr
+    assert ('kernelsplit: kernel %s will boot without kernel-drivers-sriov-%s for 0000:3b:00.0 '
+            '[8086:1572]' % (NEW, NEW)) in result.stderr
+    assert 'kernelsplit: to install the kernel complete: dnf5 install kernel-%s ' % NEW \
+        in result.stderr
+    new = {n for n in root.installed() if n.endswith(NEW)}
+    assert new == {'kernel-' + NEW, 'kernel-core-' + NEW, 'kernel-drivers-' + NEW}
+
+
+def test_on_missing_fail_stops_with_the_list_too(dnf5_root):
+    root = dnf5_root('mono-split', plugin_conf={'on_missing': 'fail'})
+    root.install('kernel-' + OLD)
+    root.install_guard()
+    result = root.dnf5('-y', 'upgrade', host=SRIOV)
+    assert result.returncode == 1
+    assert install_command(stop_message(result)) == [
+        'install', 'kernel-' + NEW, 'kernel-drivers-sriov-' + NEW]
+
+
+def test_a_transaction_without_a_kernel_is_judged_by_the_gate_alone(dnf5_root):
+    """No Python is started: a sitecustomize on PYTHONPATH would leave a mark."""
+    root = dnf5_root('split', 'thirdparty')
+    root.install('kernel-core-' + NEW)
+    marks = root.base / 'marks'             # inside the chroot too
+    shim = root.base / 'shim'
+    shim.mkdir()
+    (shim / 'sitecustomize.py').write_text(
+        'import sys\nopen(%r, "a").write(" ".join(sys.orig_argv) + "\\n")\n' % str(marks))
+    env = {'PYTHONPATH': str(shim)}
+    without = root.dnf5('--assumeno', 'install', 'vendor-i40e', host=SRIOV, env=env)
+    root.install_guard()
+    marks.unlink(missing_ok=True)
+    guarded = root.dnf5('--assumeno', 'install', 'vendor-i40e', host=SRIOV, env=env)
+    assert shown(guarded) == shown(without)
+    assert 'dnf5_guard' not in marks.read_text()     # testbed_exec.py's own mark is there
+    # RHEL's kABI lists ship into /lib/modules/kabi-rhel90/: coming from a repository
+    # without file lists dnf5 cannot tell (neither install-only nor known files), and it is
+    # no kernel; going away, its files are known and the guard looks, finds no kernel
+    # there and says nothing
+    kabi = root.dnf5('-y', 'install', 'kernel-abi-stablelists', host=SRIOV, env=env)
+    assert kabi.returncode == 0 and 'kernelsplit' not in kabi.stderr, kabi
+    assert 'dnf5_guard' not in marks.read_text()
+    gone = root.dnf5('-y', 'remove', 'kernel-abi-stablelists', host=SRIOV, env=env)
+    assert gone.returncode == 0 and 'kernelsplit' not in gone.stderr, gone
+    assert 'dnf5_guard' in marks.read_text()
+
+
+def test_a_bad_configuration_stops_a_kernel_transaction_naming_it(dnf5_root):
+    root = dnf5_root('mono-split', plugin_conf={'on_missing': 'sometimes'})
+    root.install('kernel-' + OLD)
+    root.install_guard()
+    result = root.dnf5('-y', 'upgrade', host=KVM)
+    assert result.returncode == 1
+    message = stop_message(result)
+    assert "/etc/dnf/plugins/kernelsplit.conf: [main] on_missing = 'sometimes' is not valid" \
+        in message and '--disable-plugin=actions' in message

@@ -272,7 +272,9 @@ def open_base(installroot: str = '/', config_file: Optional[str] = None,
               setopts: Sequence[tuple[str, str]] = (), releasever: Optional[str] = None,
               cacheonly: bool = False, load_available: bool = True,
               only_repos: Optional[Iterable[str]] = None, filelists: bool = False,
-              cmdline_rpms: Sequence[str] = (), cachedir: Optional[str] = None) -> Any:
+              cmdline_rpms: Sequence[str] = (), cachedir: Optional[str] = None,
+              variables: Optional[dict[str, str]] = None,
+              baseurls: Optional[dict[str, str]] = None) -> Any:
     """A libdnf5 Base on INSTALLROOT with its repositories loaded, set up as the dnf5 CLI
     sets up its own for the same options.
 
@@ -283,6 +285,11 @@ def open_base(installroot: str = '/', config_file: Optional[str] = None,
     repository ids (None: as configured).  FILELISTS: load the repositories'
     file lists too.  CMDLINE_RPMS: local .rpm files, as on dnf5's command line.
     CACHEDIR: dnf5's cache directory as dnf5 reports it (already inside the root).
+    VARIABLES: substitution variables ($releasever, ...) as dnf5 has them.
+    BASEURLS: repository id -> baseurl as dnf5 has it (comma-separated): a repository
+    the configuration lacks (dnf5's --repofrompath) is made, one whose baseurl
+    differs (--setopt=ID.baseurl) takes it, so that the cache directory, named by
+    it, is dnf5's.
     No libdnf5 plugin is loaded: this Base is a reader.
     """
     base = libdnf5.base.Base()
@@ -304,11 +311,19 @@ def open_base(installroot: str = '/', config_file: Optional[str] = None,
         if cachedir:
             config.cachedir = cachedir
             config.system_cachedir = cachedir
+        for name, value in (variables or {}).items():
+            base.get_vars().set(name, value)
         if releasever:
             base.get_vars().set('releasever', releasever)
         base.setup()
         repo_sack = base.get_repo_sack()
         repo_sack.create_repos_from_system_configuration()
+        known = {repo.get_id() for repo in libdnf5.repo.RepoQuery(base)}
+        for repo_id, url in (baseurls or {}).items():
+            repo = repo_sack.create_repo(repo_id) if repo_id not in known else \
+                next(r for r in libdnf5.repo.RepoQuery(base) if r.get_id() == repo_id)
+            if ','.join(repo.get_config().baseurl) != url:
+                _apply_setopt(repo.get_config(), 'baseurl', url)
         for repo in libdnf5.repo.RepoQuery(base):
             if only_repos is not None and repo.get_id() not in set(only_repos):
                 repo.disable()
