@@ -48,8 +48,12 @@ rpm: deps
 	tar -czf $(BUILD)/rpmbuild/SOURCES/dnf-plugin-kernelsplit-$(VERSION).tar.gz \
 	    --transform 's,^,dnf-plugin-kernelsplit-$(VERSION)/,' \
 	    README.md kernelsplit.spec dnf-plugin-kernelsplit/kernelsplit.py \
+	    dnf-plugin-kernelsplit/kernelsplit dnf-plugin-kernelsplit/kernelsplit-dnf5-guard \
+	    dnf-plugin-kernelsplit/50-kernelsplit.install \
 	    dnf-plugin-kernelsplit/dnf_kernelsplit/*.py etc/dnf/plugins/kernelsplit.conf \
-	    rpm/modalias.attr rpm/modalias.prov man/dnf-kernelsplit.8 man/kernelsplit.conf.5
+	    etc/dnf/libdnf5-plugins/actions.d/kernelsplit.actions \
+	    rpm/modalias.attr rpm/modalias.prov man/dnf-kernelsplit.8 man/kernelsplit.conf.5 \
+	    man/kernelsplit.1
 	rpmbuild -bb --define '_topdir $(BUILD)/rpmbuild' kernelsplit.spec
 	@ls $(BUILD)/rpmbuild/RPMS/noarch/*.rpm
 
