@@ -143,7 +143,7 @@ def open_lookup(channel: Channel, items: Sequence[dict]) -> tuple[Any, str, str]
 
 def transaction_packages(lookup: Any, items: Sequence[dict]) -> tuple[list[Any], list[Any]]:
     """(forward, backward): the lookup's packages for the transaction's IN and OUT items."""
-    from .packages_dnf5 import wrap
+    wrap = lookup.wrap
     incoming = [i for i in items if i.get('direction') == 'IN']
     outgoing = [i for i in items if i.get('direction') == 'OUT']
     forward, backward = [], []
@@ -183,15 +183,13 @@ def complete_kernel_packages(lookup: Any, forward: Sequence[Any],
     kvers = {a.kver for a in additions}
     builds = {(p.sourcerpm, p.arch) for p in forward if package_kernel_releases(p) & kvers}
     coming = [p for p in forward if (p.sourcerpm, p.arch) in builds]
-    top = []
+    # what one of them requires is not named: the package requiring it brings it
+    required = set()
     for pkg in coming:
-        others = [p for p in coming if p != pkg]
-        if others:
-            query = lookup._of(others)
-            query.filter_requires(pkg.pkg.get_provides())
-            if not query.empty():
-                continue
-        top.append(pkg.nevra)
+        query = lookup._of(coming)
+        query.filter_provides(pkg.pkg.get_requires())
+        required.update(p.get_id().id for p in query if p.get_id().id != pkg.id)
+    top = [pkg.nevra for pkg in coming if pkg.id not in required]
     names = list(dict.fromkeys(top + [a.package.nevra for a in additions]))
     return names
 

@@ -17,7 +17,6 @@ packages' files always come from the rpmdb.
 from __future__ import annotations
 
 import fnmatch
-import operator
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only
@@ -27,7 +26,6 @@ import libdnf5
 
 from .kmod import ModaliasFilter, select_modalias_provides
 
-_RELDEP_NAME = operator.methodcaller('get_name')   # 'modalias(...)' of 'modalias(...) = m'
 _GLOB = libdnf5.common.QueryCmp_GLOB
 
 
@@ -87,10 +85,15 @@ class Dnf5Package:
         return self._files
 
     @property
-    def provides(self) -> list[Any]:
-        """libdnf5.rpm.Reldep objects: str() is 'name = version' as rpm prints it."""
+    def provides(self) -> list[str]:
+        """The provides as rpm prints them ('name = version'), turned into strings once:
+        packages.py reads them a few times per package, and each step through libdnf5's
+        list is a call into the bindings (a kernel's driver package has 25,000 with
+        modalias() provides).  Indexing the list costs half of iterating it."""
         if self._provides is None:
-            self._provides = list(self.pkg.get_provides())
+            reldeps = self.pkg.get_provides()
+            get = reldeps.get
+            self._provides = [str(get(i)) for i in range(reldeps.size())]
         return self._provides
 
     @property
@@ -125,15 +128,28 @@ class Dnf5Package:
         return _evr_cmp(self, other)
 
 
-def wrap(pkgs: Iterable[Any]) -> list[Dnf5Package]:
-    return [Dnf5Package(p) for p in pkgs]
-
-
 class Dnf5Lookup:
-    """Queries on a libdnf5 Base whose repositories are loaded (see open_base)."""
+    """Queries on a libdnf5 Base whose repositories are loaded (see open_base).
+
+    Each package is wrapped once (wrap()): its files and provides, once read,
+    serve every later question about it.
+    """
 
     def __init__(self, base: Any) -> None:
         self.base = base
+        self._wrapped: dict[int, Dnf5Package] = {}
+
+    def wrap(self, pkgs: Iterable[Any]) -> list[Dnf5Package]:
+        """Dnf5Package for each of PKGS (libdnf5 packages), the same object for the same one."""
+        found = []
+        wrapped = self._wrapped
+        for pkg in pkgs:
+            key = pkg.get_id().id
+            known = wrapped.get(key)
+            if known is None:
+                known = wrapped[key] = Dnf5Package(pkg)
+            found.append(known)
+        return found
 
     def query(self) -> Any:
         return libdnf5.rpm.PackageQuery(self.base)
@@ -153,14 +169,14 @@ class Dnf5Lookup:
             query.filter_file(list(paths), _GLOB)
         else:
             query.filter_file(list(paths))
-        return wrap(query)
+        return self.wrap(query)
 
     def owners(self, paths: Sequence[str]) -> list[Dnf5Package]:
         """Packages, installed or available, owning any of PATHS (available ones only when
         file lists are loaded)."""
         query = self.query()
         query.filter_file(list(paths))
-        return wrap(query)
+        return self.wrap(query)
 
     def siblings(self, seed: Dnf5Package) -> list[Dnf5Package]:
         """The packages built from SEED's source package, at its EVR, for its arch."""
@@ -168,7 +184,7 @@ class Dnf5Lookup:
         query.filter_evr([seed.evr])
         query.filter_arch([seed.arch])
         query.filter_sourcerpm([seed.sourcerpm])
-        return wrap(query)
+        return self.wrap(query)
 
     def declaring(self, pkgs: Optional[Iterable[Dnf5Package]], provide: str, glob: bool = False
                   ) -> list[Dnf5Package]:
@@ -179,7 +195,7 @@ class Dnf5Lookup:
             query.filter_provides([provide], _GLOB)
         else:
             query.filter_provides([provide])
-        return wrap(query)
+        return self.wrap(query)
 
     def provides_query(self, pkgs: Sequence[Dnf5Package]) -> Callable[[list[str]], list[Any]]:
         """A function: provide strings -> those of PKGS that have one of them."""
@@ -198,8 +214,8 @@ class Dnf5Lookup:
         WANTED: keep only those that may match its modaliases.
         """
         provides = pkg.provides
-        return wanted.select(provides, _RELDEP_NAME) if wanted is not None else \
-            select_modalias_provides(map(str, provides))
+        return wanted.select(provides) if wanted is not None else \
+            select_modalias_provides(provides)
 
     # --- inspect mode: the package files themselves ---------------------------
 
