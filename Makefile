@@ -42,6 +42,7 @@ bench: deps
 	mkdir -p $(BUILD)
 	$(PYTHON) bench/resolve.py --json $(BUILD)/bench-resolve.json
 	$(PYTHON) bench/upgrade.py --json $(BUILD)/bench-upgrade.json
+	$(PYTHON) bench/dnf5.py --json $(BUILD)/bench-dnf5.json
 
 rpm: deps
 	rm -rf $(BUILD)/rpmbuild && mkdir -p $(BUILD)/rpmbuild/SOURCES

@@ -66,13 +66,20 @@ def test_the_package_manager_is_dnf5_where_dnf5_alone_is_installed(sid, make_roo
     assert 'kernelsplit: package manager: dnf4' in here.stderr
 
 
-def test_fix_installs_through_dnf5_and_check_is_then_clean(dnf5_root):
+def test_fix_installs_through_dnf5_what_it_installs_through_dnf4(dnf5_root, make_root):
     root = dnf5_root('split')
     root.install('kernel-core-' + NEW)
     assert root.kernelsplit('check', host=SRIOV).returncode == 1
     fix = root.kernelsplit('fix', '-y', host=SRIOV)
     assert fix.returncode == 0, fix
     assert 'kernelsplit: installing kernel-drivers-sriov-%s for 0000:3b:00.0' % NEW in fix.stdout
+    twin = make_root('split')
+    twin.install('kernel-core-' + NEW)
+    dnf4 = kernelsplit(twin, 'fix', '--assumeno', host=SRIOV)
+
+    def lines(result):
+        return [l for l in result.stdout.splitlines() if l.startswith('kernelsplit:')]
+    assert lines(fix) == lines(dnf4) and len(lines(fix)) == 2
     assert 'Transaction Summary' in fix.stdout + fix.stderr      # dnf5's own summary
     assert {'kernel-drivers-' + NEW, 'kernel-drivers-sriov-' + NEW} <= root.installed()
     root.depmod()
