@@ -2,16 +2,13 @@
 on an installroot, under emulated hardware; and by the same call in the sid chroot, where
 it reads packages through libdnf5 and finds itself in a chroot."""
 
-import os
 import shlex
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from harness import PLUGIN_DIR, Host, run
-from standalone import Dnf5Root, in_sid_for, root_options, wrap_inside
+from standalone import Dnf5Root, root_options, wrap_inside
 
 PLUGIN = PLUGIN_DIR / '50-kernelsplit.install'
 SRIOV, KVM = Host('baremetal-sriov'), Host('kvm-guest')

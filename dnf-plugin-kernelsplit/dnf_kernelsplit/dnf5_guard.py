@@ -33,7 +33,7 @@ import traceback
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only
-    from typing import Any, Iterable, Optional, Sequence
+    from typing import Any, Sequence
 
 from .config import ConfigValueError, read as read_config
 
@@ -186,7 +186,7 @@ def complete_kernel_packages(lookup: Any, forward: Sequence[Any],
     # what one of them requires is not named: the package requiring it brings it
     required = set()
     for pkg in coming:
-        query = lookup._of(coming)
+        query = lookup.only(coming)
         query.filter_provides(pkg.pkg.get_requires())
         required.update(p.get_id().id for p in query if p.get_id().id != pkg.id)
     top = [pkg.nevra for pkg in coming if pkg.id not in required]

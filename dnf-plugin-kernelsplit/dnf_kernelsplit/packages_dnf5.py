@@ -154,7 +154,7 @@ class Dnf5Lookup:
     def query(self) -> Any:
         return libdnf5.rpm.PackageQuery(self.base)
 
-    def _of(self, pkgs: Iterable[Dnf5Package]) -> Any:
+    def only(self, pkgs: Iterable[Dnf5Package]) -> Any:
         """A query holding exactly PKGS."""
         package_set = libdnf5.rpm.PackageSet(self.base)
         for pkg in pkgs:
@@ -190,7 +190,7 @@ class Dnf5Lookup:
                   ) -> list[Dnf5Package]:
         """Those of PKGS (None: of every package) with PROVIDE ('name = version'; a glob
         with GLOB); libsolv matches without turning the provides into strings."""
-        query = self.query() if pkgs is None else self._of(pkgs)
+        query = self.query() if pkgs is None else self.only(pkgs)
         if glob:
             query.filter_provides([provide], _GLOB)
         else:
@@ -202,7 +202,7 @@ class Dnf5Lookup:
         by_id = {pkg.id: pkg for pkg in pkgs}
 
         def providing(provides: list[str]) -> list[Dnf5Package]:
-            query = self._of(by_id.values())
+            query = self.only(by_id.values())
             query.filter_provides(provides)
             return [by_id[p.get_id().id] for p in query]
         return providing
