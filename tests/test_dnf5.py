@@ -4,11 +4,14 @@ repositories built on the host, and the hardware emulated by umockdev inside.
 """
 
 import json
+import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from harness import PYTHON, Host, run
+from harness import AS_NOBODY, PYTHON, Host, run
 from standalone import KERNELSPLIT, Dnf5Root, in_sid_for, kernelsplit, root_options, \
     wrap_inside
 
@@ -64,6 +67,24 @@ def test_the_package_manager_is_dnf5_where_dnf5_alone_is_installed(sid, make_roo
     here = run(SRIOV.wrap([PYTHON, str(KERNELSPLIT), 'check', '-v', *root_options(root)]),
                root.env)
     assert 'kernelsplit: package manager: dnf4' in here.stderr
+
+
+def test_check_through_dnf5_runs_as_non_root(sid, repos):
+    base = Path(tempfile.mkdtemp(prefix='kernelsplit-nonroot-', dir='/var/tmp'))
+    try:
+        os.chmod(base, 0o755)
+        root = Dnf5Root(sid, base / 'r', {'split': repos['split']})
+        root.install('kernel-core-' + NEW)
+        for path in [base] + list(base.rglob('*')):
+            if not path.is_symlink():
+                os.chmod(path, os.stat(path).st_mode | 0o044 | (0o011 if path.is_dir() else 0))
+        command = ['python3', str(KERNELSPLIT), 'check', '--json', *root.ks_options()]
+        result = root.run(list(AS_NOBODY) + wrap_inside(SRIOV, command))
+        assert result.returncode == 1, result
+        rows = {d['slot']: d for d in json.loads(result.stdout)['kernels'][0]['devices']}
+        assert rows['0000:3b:00.0']['status'] == 'missing'
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_fix_installs_through_dnf5_what_it_installs_through_dnf4(dnf5_root, make_root):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import tempfile
 from collections import namedtuple
 
 TYPE_CHECKING = False
@@ -102,6 +103,24 @@ def choose(requested: str = 'auto') -> str:
                        'installed')
 
 
+def user_cachedir() -> str:
+    """Where an ordinary user's libdnf5 metadata goes: ~/.cache/libdnf5, as dnf5 keeps it,
+    when that can be written; else a directory of this run under /var/tmp, removed at exit.
+    (libdnf5 would put its default one inside the installroot, where a user cannot write.)"""
+    home = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+    path = os.path.join(home, 'libdnf5')
+    try:
+        os.makedirs(path, exist_ok=True)
+        if os.access(path, os.W_OK | os.X_OK):
+            return path
+    except OSError:
+        pass
+    import atexit
+    private = tempfile.mkdtemp(prefix='kernelsplit-libdnf5-', dir='/var/tmp')
+    atexit.register(shutil.rmtree, private, True)
+    return private
+
+
 def _dnf_command(name: str, options: BaseOptions) -> tuple[str, ...]:
     """The package manager's own command line for the same root, repositories and settings."""
     if name == DNF5:
@@ -133,9 +152,10 @@ def open_backend(name: str, options: BaseOptions,
     if name == DNF5:
         from . import packages_dnf5
         try:
-            base = packages_dnf5.open_base(options.installroot, options.config_file,
-                                           options.setopts, options.releasever,
-                                           options.cacheonly, options.load_available)
+            base = packages_dnf5.open_base(
+                options.installroot, options.config_file, options.setopts, options.releasever,
+                options.cacheonly, options.load_available,
+                user_cachedir=user_cachedir() if os.geteuid() != 0 else None)
         except packages_dnf5.BackendError as exc:
             raise BackendError(str(exc)) from None
         return Backend(DNF5, packages_dnf5.Dnf5Lookup(base), options.installroot,

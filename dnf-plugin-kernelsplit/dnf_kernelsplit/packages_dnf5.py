@@ -290,7 +290,8 @@ def open_base(installroot: str = '/', config_file: Optional[str] = None,
               only_repos: Optional[Iterable[str]] = None, filelists: bool = False,
               cmdline_rpms: Sequence[str] = (), cachedir: Optional[str] = None,
               variables: Optional[dict[str, str]] = None,
-              baseurls: Optional[dict[str, str]] = None) -> Any:
+              baseurls: Optional[dict[str, str]] = None,
+              user_cachedir: Optional[str] = None) -> Any:
     """A libdnf5 Base on INSTALLROOT with its repositories loaded, set up as the dnf5 CLI
     sets up its own for the same options.
 
@@ -306,6 +307,8 @@ def open_base(installroot: str = '/', config_file: Optional[str] = None,
     the configuration lacks (dnf5's --repofrompath) is made, one whose baseurl
     differs (--setopt=ID.baseurl) takes it, so that the cache directory, named by
     it, is dnf5's.
+    USER_CACHEDIR: where this Base downloads metadata, outside the root (an ordinary
+    user's cache; the system's stays where it is).
     No libdnf5 plugin is loaded: this Base is a reader.
     """
     base = libdnf5.base.Base()
@@ -327,6 +330,8 @@ def open_base(installroot: str = '/', config_file: Optional[str] = None,
         if cachedir:
             config.cachedir = cachedir
             config.system_cachedir = cachedir
+        elif user_cachedir:
+            config.cachedir = user_cachedir
         for name, value in (variables or {}).items():
             base.get_vars().set(name, value)
         if releasever:
