@@ -49,15 +49,19 @@ bench: deps
 	$(PYTHON) bench/agreement.py --json $(BUILD)/bench-agreement.json
 	$(PYTHON) bench/upgrade.py --json $(BUILD)/bench-upgrade.json
 	$(PYTHON) bench/fleet.py --json $(BUILD)/bench-fleet.json
+	$(PYTHON) bench/dnf5.py --json $(BUILD)/bench-dnf5.json
 
 rpm: deps
 	rm -rf $(BUILD)/rpmbuild && mkdir -p $(BUILD)/rpmbuild/SOURCES
 	tar -czf $(BUILD)/rpmbuild/SOURCES/dnf-plugin-kernelsplit-$(VERSION).tar.gz --exclude=__pycache__ \
 	    --transform 's,^,dnf-plugin-kernelsplit-$(VERSION)/,' \
 	    README.md kernelsplit.spec dnf-plugin-kernelsplit/kernelsplit.py \
+	    dnf-plugin-kernelsplit/kernelsplit dnf-plugin-kernelsplit/kernelsplit-dnf5-guard \
+	    dnf-plugin-kernelsplit/50-kernelsplit.install \
 	    dnf-plugin-kernelsplit/dnf_kernelsplit/*.py etc/dnf/plugins/kernelsplit.conf \
+	    etc/dnf/libdnf5-plugins/actions.d/kernelsplit.actions \
 	    rpm/modalias.attr rpm/modalias.prov man/dnf-kernelsplit.8 man/kernelsplit.conf.5 \
-	    metrics ansible
+	    man/kernelsplit.1 metrics ansible
 	rpmbuild -bb --define '_topdir $(BUILD)/rpmbuild' kernelsplit.spec
 	@ls $(BUILD)/rpmbuild/RPMS/noarch/*.rpm
 

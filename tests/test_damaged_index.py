@@ -65,3 +65,25 @@ def test_the_hook_says_which_file_is_damaged_and_carries_on(make_root):
     assert len(lines) == 1 and '`depmod -b %s %s`' % (root.root, OLD) in lines[0], result
     # the drivers bound to the devices still say what they need
     assert 'kernel-drivers-sriov-' + NEW in root.installed()
+
+
+def test_an_index_newer_kmod_wrote_is_whole(full_index_root, sid, tmp_path):
+    """kmod 33 and later (Fedora 41, Debian 13; sid's here) write the root node first: their
+    files are whole, and a cut inside that root node is still seen."""
+    import shutil
+    import struct
+    from dnf_kernelsplit.kmod import index_file_damage
+    root, kver = full_index_root
+    copy = tmp_path / 'tree'
+    shutil.copytree(root / 'lib' / 'modules' / kver, copy / 'lib' / 'modules' / kver)
+    for index in (copy / 'lib' / 'modules' / kver).glob('*.bin'):
+        index.unlink()
+    built = sid.run(['depmod', '-b', str(copy), kver], rw=[copy])
+    assert built.returncode == 0, built
+    indexes = sorted((copy / 'lib' / 'modules' / kver).glob('*.bin'))
+    alias = copy / 'lib' / 'modules' / kver / 'modules.alias.bin'
+    assert struct.unpack('>III', alias.read_bytes()[:12])[2] & 0x0FFFFFFF == 12   # root first
+    assert indexes and {p.name: index_file_damage(str(p)) for p in indexes} == \
+        {p.name: None for p in indexes}
+    alias.write_bytes(alias.read_bytes()[:14])
+    assert 'truncated' in index_file_damage(str(alias))

@@ -11,7 +11,8 @@ from dnf_kernelsplit.config import Config
 from harness import ROOT
 
 MAN = ROOT / 'man'
-PAGES = {'dnf-kernelsplit.8': 'DNF-KERNELSPLIT', 'kernelsplit.conf.5': 'KERNELSPLIT.CONF'}
+PAGES = {'dnf-kernelsplit.8': 'DNF-KERNELSPLIT', 'kernelsplit.conf.5': 'KERNELSPLIT.CONF',
+         'kernelsplit.1': 'KERNELSPLIT'}
 
 
 def render(path) -> str:
@@ -56,3 +57,20 @@ def test_every_check_option_is_documented():
             continue
         assert option in synopsis, option
         assert re.search(r'^ {7}%s\b' % re.escape(option), text, re.M), option
+
+
+def test_every_kernelsplit_command_option_is_documented():
+    from dnf_kernelsplit.cli import build_parser
+    text = render(MAN / 'kernelsplit.1')
+    synopsis = text[text.index('SYNOPSIS'):text.index('DESCRIPTION')]
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert set(commands) == {'check', 'fix'}
+    for name, parser in commands.items():
+        assert 'kernelsplit %s' % name in synopsis
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option in ('-h', '--help'):
+                    continue
+                assert option in synopsis or option in ('--assumeyes', '--config',
+                                                         '--cacheonly', '--verbose'), option
+                assert re.search(r'^ {7}(\S+, )?%s\b' % re.escape(option), text, re.M), option

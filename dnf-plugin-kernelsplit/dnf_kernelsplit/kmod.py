@@ -81,11 +81,14 @@ def index_file_damage(path: str) -> Optional[str]:
     libkmod checks a file's magic and version, then follows node offsets into
     its map of the file without bounds checks: a truncated file loads, and a
     lookup then reads past the end (SIGSEGV in dnf) or finds nothing.  depmod
-    writes every node after its children and the root node last, so the file
-    ends where the root node ends: a root that does not end exactly at the end
-    of the file, or whose children lie outside the file before it, means the
-    file is not the one depmod wrote.  A few hundred bytes are read; damage
-    inside the other nodes is beyond what this sees (and what libkmod checks).
+    writes the root node either last, after every other node (kmod up to 32:
+    Debian 12's), so that the file ends where the root node ends, or first,
+    right after the header (kmod 33 and later: Fedora 41's, Debian 13's).  A
+    root node last that does not end exactly at the end of the file, or
+    either one whose children lie outside the file (or inside the root node),
+    means the file is not the one depmod wrote.  A few hundred bytes are
+    read; damage inside the other nodes is beyond what this sees (and what
+    libkmod checks), and a root-first file cut past its root node is too.
     """
     import struct
     try:
@@ -103,34 +106,39 @@ def index_file_damage(path: str) -> Optional[str]:
         if version >> 16 != _INDEX_MAJOR:
             return 'index format %d, not %d' % (version >> 16, _INDEX_MAJOR)
         start = root & _NODE_MASK
-        if not 12 <= start <= size or size - start > _MAX_ROOT_NODE:
+        root_first = start == 12 and size > 12
+        if not 12 <= start <= size or (not root_first and size - start > _MAX_ROOT_NODE):
             return 'truncated or corrupt (its root node at %d, the file %d bytes)' % (
                 start, size)
-        node = os.pread(fd, size - start, start)
+        node = os.pread(fd, min(size - start, _MAX_ROOT_NODE), start)
     except OSError as exc:
         return 'unreadable (%s)' % exc.strerror
     finally:
         os.close(fd)
     end = 0
+    children: tuple[int, ...] = ()
     try:
         if root & _NODE_PREFIX:
             end = node.index(b'\0') + 1
         if root & _NODE_CHILDS:
             first, last = node[end], node[end + 1]
             count = last - first + 1
-            children = struct.unpack_from('>%dI' % count, node, end + 2) if count > 0 else None
-            end += 2 + 4 * count
-            if children is None or last >= 128 or \
-                    any(not 12 <= c & _NODE_MASK < start for c in children if c & _NODE_MASK):
+            if count <= 0 or last >= 128:
                 return 'corrupt (its root node points outside the file)'
+            children = struct.unpack_from('>%dI' % count, node, end + 2)
+            end += 2 + 4 * count
         if root & _NODE_VALUES:
             (values,), end = struct.unpack_from('>I', node, end), end + 4
             for _ in range(values):
                 end = node.index(b'\0', end + 4) + 1
     except (IndexError, ValueError, struct.error):      # the node runs past the end
         return 'truncated (it ends inside its root node)'
-    if end != len(node):
-        return 'truncated or corrupt (%d bytes after its root node)' % (len(node) - end)
+    # where the other nodes may lie: before a root node last, after a root node first
+    low, high = (start + end, size) if root_first else (12, start)
+    if any(not low <= c & _NODE_MASK < high for c in children if c & _NODE_MASK):
+        return 'corrupt (its root node points outside the file)'
+    if not root_first and end != size - start:
+        return 'truncated or corrupt (%d bytes after its root node)' % (size - start - end)
     return None
 
 
