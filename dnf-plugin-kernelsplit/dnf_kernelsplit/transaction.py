@@ -184,7 +184,13 @@ def report_not_added(base: Any, result: HookResult, config: Config,
     if not lost:
         return
     from . import report
-    default = result.default_after(base.conf.installroot)
+    try:
+        default = result.default_after(base.conf.installroot)
+    except Exception as exc:   # never break dnf by accident: say so, refuse nothing
+        logger.warning('kernelsplit: internal error, cannot tell the next default boot '
+                       'kernel: %s', exc)
+        logger.debug('%s', traceback.format_exc())
+        default = None
     refused = []
     for addition in lost:
         problem = _why_not_installable(base, result.packages[addition.package.nevra],
