@@ -43,6 +43,14 @@ def check_options(root: Installroot) -> dict[str, object]:
             'kernelsplit_setopt': ['pluginpath=%s' % PLUGIN_DIR]}
 
 
+def standalone_options(root: Installroot) -> dict[str, object]:
+    """Per-host variables that run the check (and the fix) through the checkout's standalone
+    kernelsplit command instead of dnf's plugin, on ROOT's repositories."""
+    return {'kernelsplit_command': 'kernelsplit',
+            'kernelsplit_executable': str(PLUGIN_DIR / 'kernelsplit'),
+            'kernelsplit_setopt': ['reposdir=%s' % root.reposdir]}
+
+
 def dnf_check_command(root: Installroot, *args: str) -> list[str]:
     """`dnf kernelsplit check` on ROOT, as the metrics writer's KERNELSPLIT_CHECK runs it."""
     return [PYTHON, DNF, '-c', str(root.conf), '--installroot', str(root.root),

@@ -9,6 +9,7 @@ loopback port).  The collection is built and installed by ansible-galaxy.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -41,6 +42,8 @@ FLEET = {
     # no kernel installed: the check cannot run
     'broken': (VM, 'exact', []),
 }
+# Checked and fixed through the standalone kernelsplit command (the others through dnf).
+STANDALONE = {'sriov-gpu'}
 UNREACHABLE = 'unreachable'
 CHECKED = ['vm', 'sriov-gpu', 'core-only', 'core-only-plain-repo', 'complete']
 CHECK_TASK = 'Run the kernelsplit check'
@@ -61,6 +64,8 @@ def fleet(tmp_path_factory, repos):
         inventory_hosts[name] = {'ansible_connection': 'local',
                                  'ansible_python_interpreter': str(python),
                                  **fleethosts.check_options(root)}
+        if name in STANDALONE:
+            inventory_hosts[name].update(fleethosts.standalone_options(root))
     inventory_hosts[UNREACHABLE] = fleethosts.unreachable_host_vars(fleethosts.free_port())
     inventory = fleethosts.write_inventory(work / 'inventory.yml', inventory_hosts)
     collections = fleethosts.install_collection(work)
@@ -120,6 +125,8 @@ def fixed(fleet, first_audit):
 def test_check_facts_are_the_checks_json(first_audit):
     for name in CHECKED:
         result = first_audit.checks[name]
+        program = os.path.basename(result['command'][0])
+        assert program == ('kernelsplit' if name in STANDALONE else 'dnf-3'), result['command']
         assert not result.get('failed') and result['changed'] is False, result
         assert result['ansible_facts']['kernelsplit'] == first_audit.direct[name]
         assert result['kernelsplit'] == first_audit.direct[name]
@@ -171,8 +178,13 @@ def test_report_has_one_row_per_host_with_devices_packages_and_command(first_aud
         d['slot'] for d in doc['kernels'][0]['devices'] if d['status'] == 'missing')
     assert sriov['install'] == [DRIVERS, GPU, SRIOV]
     root = fleet.roots['sriov-gpu']
-    assert sriov['command'].startswith('dnf -c %s --installroot %s' % (root.conf, root.root))
-    assert sriov['command'].endswith('install %s %s %s' % (DRIVERS, GPU, SRIOV))
+    # checked through the standalone command: the way out is its fix, on the same root
+    assert sriov['command'] == 'kernelsplit fix -c %s --installroot %s --releasever 1 ' \
+        '--setopt=reposdir=%s' % (root.conf, root.root, root.reposdir)
+    core = rows['core-only']
+    root = fleet.roots['core-only']
+    assert core['command'].startswith('dnf -c %s --installroot %s' % (root.conf, root.root))
+    assert core['command'].endswith('install %s %s %s' % (DRIVERS, GPU, SRIOV))
     plain = first_audit.direct['core-only-plain-repo']['kernels'][0]['devices']
     assert rows['core-only-plain-repo']['devices'] == []
     assert sorted(s for group in rows['core-only-plain-repo']['unjudged'] for s in group['slots']) \
@@ -313,9 +325,9 @@ def test_check_command_lines_for_both_programs():
         '--all-kernels']
     standalone = utils.Runner('kernelsplit', '/usr/bin/kernelsplit')
     assert utils.check_argv(standalone, dict(params, kernel='6.9.1-1.x86_64')) == [
-        '/usr/bin/kernelsplit', 'check', '--json', '--installroot', '/srv/image',
+        '/usr/bin/kernelsplit', 'check', '--json', '-c', '/etc/alt.conf', '--installroot',
+        '/srv/image', '--releasever', '40', '--setopt=pluginpath=/opt/p', '-C',
         '--kernel', '6.9.1-1.x86_64']
-    assert utils.wants_dnf(params) and not utils.wants_dnf({'installroot': '/srv/image'})
     # the report's fix command keeps dnf's options but not -C, and spells the program dnf
     fix_command = fleethosts.filter_plugin().fix_command
     argv = utils.check_argv(dnf, params)
@@ -323,7 +335,8 @@ def test_check_command_lines_for_both_programs():
         'dnf -c /etc/alt.conf --installroot /srv/image --releasever 40 '
         '--setopt=pluginpath=/opt/p install a-1-1.x86_64')
     assert fix_command({'command': utils.check_argv(standalone, params)}, ['a-1-1.x86_64']) == \
-        'kernelsplit fix --installroot /srv/image'
+        'kernelsplit fix -c /etc/alt.conf --installroot /srv/image --releasever 40 ' \
+        '--setopt=pluginpath=/opt/p'
 
 
 def test_modules_run_on_rhel8s_python_3_6():

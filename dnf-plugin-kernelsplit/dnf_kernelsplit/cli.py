@@ -96,7 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
                       'that ships them', description='Exit status: 0 all present, 1 '
                       'something missing or unsupported, 2 something cannot be judged, '
                       '3 nothing could be checked.')
-    check.add_argument('--json', action='store_true', help='print the report as JSON')
+    check.add_argument('--json', action='store_const', dest='format', const='json',
+                       default='table', help='print the report as JSON (--format=json)')
+    check.add_argument('--format', choices=('table', 'json', 'openmetrics', 'prometheus'),
+                       default='table', help='table (the default), json, or openmetrics '
+                       '(Prometheus text for node_exporter\'s textfile collector; prometheus '
+                       'is the same)')
+    check.add_argument('--no-download', action='store_true',
+                       help='inspect mode reads only packages already in the package cache; '
+                            'it fetches nothing')
     _which_kernel(check, all_kernels=True)
     _common_options(check)
     fix = commands.add_parser(
@@ -137,14 +145,24 @@ def _open(args: Any) -> tuple[Any, Any]:
 
 def _check_result(args: Any, backend: Any, settings: Any) -> Any:
     from .judge import check_host
+    no_fetch = '-C was given; run without it to judge them' if args.cacheonly else \
+        '--no-download was given; run without it to judge them' \
+        if getattr(args, 'no_download', False) else None
     return check_host(settings, backend.installroot, backend.lookup, backend.cachedir,
-                      kernel=args.kernel, all_kernels=getattr(args, 'all_kernels', False))
+                      kernel=args.kernel, all_kernels=getattr(args, 'all_kernels', False),
+                      no_fetch=no_fetch)
+
+
+def _format(args: Any) -> str:
+    form = getattr(args, 'format', 'table')
+    return 'openmetrics' if form == 'prometheus' else form
 
 
 def _cannot(args: Any, message: str) -> int:
-    from .report import error_json
-    if getattr(args, 'json', False):
-        print(error_json('kernelsplit: %s' % message, EXIT_CANNOT_LOOK))
+    from .report import error_document, render_check
+    if _format(args) != 'table':
+        print(render_check(error_document('kernelsplit: %s' % message, EXIT_CANNOT_LOOK),
+                           _format(args)))
     print('kernelsplit: error: %s' % message, file=sys.stderr)
     return EXIT_CANNOT_LOOK
 
@@ -152,7 +170,7 @@ def _cannot(args: Any, message: str) -> int:
 def check(args: Any) -> int:
     from . import report
     result = _check_result(args, *_open(args))
-    print(report.check_json(result) if args.json else report.check_text(result))
+    print(report.render_check(result, _format(args)))
     return result.exit_status
 
 

@@ -40,9 +40,9 @@ def fix_command(result, packages):
         return ''
     argv = list(result.get('command') or [])
     if argv and argv[0].rsplit('/', 1)[-1].startswith('kernelsplit'):
-        rooted = argv[argv.index('--installroot'):argv.index('--installroot') + 2] \
-            if '--installroot' in argv else []
-        return ' '.join(['kernelsplit', 'fix'] + rooted)
+        # kernelsplit check --json OPTIONS [--kernel K | --all-kernels]: fix takes the same
+        options = [o for o in argv[3:] if o not in ('-C', '--all-kernels')]
+        return ' '.join(['kernelsplit', 'fix'] + options)
     options = argv[1:argv.index('kernelsplit')] if 'kernelsplit' in argv else []
     options = [o for o in options if o != '-C']
     return ' '.join(['dnf'] + options + ['install'] + list(packages))

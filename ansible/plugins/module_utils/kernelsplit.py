@@ -25,7 +25,6 @@ from collections import namedtuple
 EXIT_OK, EXIT_STRANDED, EXIT_UNKNOWN, EXIT_CANNOT_CHECK = 0, 1, 2, 3
 STATUS_BY_EXIT = {EXIT_OK: 'ok', EXIT_STRANDED: 'stranded', EXIT_UNKNOWN: 'unknown'}
 # Options only dnf's command line takes: with any of them the check runs through dnf.
-DNF_ONLY_OPTIONS = ('dnf_config', 'setopt', 'releasever', 'cacheonly')
 # dnf 4 first: the kernelsplit subcommand is a dnf 4 plugin.
 DNF_NAMES = ('dnf-3', 'dnf4', 'dnf')
 # Files that only the kernel image package of a release ships.
@@ -62,11 +61,6 @@ def with_prefix(message):
     return message if message.startswith('kernelsplit:') else 'kernelsplit: %s' % message
 
 
-def wants_dnf(params):
-    """Whether an option only dnf's command line takes is set."""
-    return any(params.get(name) for name in DNF_ONLY_OPTIONS)
-
-
 def find_runner(module, params):
     """The program that runs the check: the standalone command or dnf 4."""
     choice = params['command']
@@ -75,7 +69,7 @@ def find_runner(module, params):
             'kernelsplit' if os.path.basename(params['executable']).startswith('kernelsplit')
             else 'dnf')
         return Runner(kind, params['executable'])
-    if choice in ('auto', 'kernelsplit') and not (choice == 'auto' and wants_dnf(params)):
+    if choice in ('auto', 'kernelsplit'):
         path = module.get_bin_path('kernelsplit')
         if path:
             return Runner('kernelsplit', path)
@@ -111,9 +105,8 @@ def check_argv(runner, params, all_kernels=False):
     elif all_kernels:
         which = ['--all-kernels']
     if runner.kind == 'kernelsplit':
-        root = params.get('installroot')
-        rooted = ['--installroot', root] if root and root != '/' else []
-        return [runner.path, 'check', '--json'] + rooted + which
+        # the command takes dnf's options as dnf spells them
+        return [runner.path, 'check', '--json'] + dnf_global_args(params) + which
     return [runner.path] + dnf_global_args(params) + ['kernelsplit', 'check', '--json'] + which
 
 

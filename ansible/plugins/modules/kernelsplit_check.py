@@ -54,8 +54,8 @@ options:
     description:
       - dnf's configuration file (C(dnf -c)), for example to use other repositories or another
         plugin configuration directory.
-      - Setting it, I(setopt), I(releasever) or I(cacheonly) makes the check run through dnf
-        even where the standalone command is installed, unless I(command=kernelsplit).
+      - The standalone C(kernelsplit) command takes it, and I(setopt), I(releasever) and
+        I(cacheonly), as dnf does.
     type: path
   setopt:
     description:
@@ -77,7 +77,7 @@ options:
   command:
     description:
       - Which program runs the check. C(auto) takes the standalone C(kernelsplit) command
-        where it is installed and no dnf-only option is set, else dnf.
+        where it is installed, else dnf (dnf-3, dnf). Both take the dnf options below.
     type: str
     choices: [ auto, kernelsplit, dnf ]
     default: auto

@@ -16,8 +16,8 @@ description:
   - Runs the kernelsplit check for the default boot kernel (or I(kernel)) and installs the
     packages it names for that kernel (the C(install) list of the check's JSON), through the
     target's package manager, so that every device present has its driver on that kernel.
-  - Installs with C(kernelsplit fix -y) where the standalone command is installed (and no
-    I(kernel) or dnf-only option is given), else with C(dnf install -y) of the check's list.
+  - Installs with C(kernelsplit fix -y) where the standalone command is installed, else with
+    C(dnf install -y) of the check's list.
   - Never removes a package. Nothing to install is no change.
   - In check mode, reports what would be installed and installs nothing.
 version_added: "0.1.0"
@@ -37,8 +37,7 @@ options:
     default: /
   dnf_config:
     description:
-      - dnf's configuration file (C(dnf -c)). Setting it, I(setopt), I(releasever) or
-        I(cacheonly) makes the check and the install run through dnf.
+      - dnf's configuration file (C(dnf -c)); the C(kernelsplit) command takes it too.
     type: path
   setopt:
     description:
@@ -59,7 +58,7 @@ options:
   command:
     description:
       - Which program checks and installs. C(auto) takes the standalone C(kernelsplit)
-        command where it is installed and no dnf-only option is set, else dnf.
+        command where it is installed, else dnf (dnf-3, dnf). Both take the dnf options above.
     type: str
     choices: [ auto, kernelsplit, dnf ]
     default: auto
@@ -156,10 +155,10 @@ from ansible_collections.kernelsplit.fleet.plugins.module_utils.kernelsplit impo
 def install_argv(module, run, params, packages):
     """The command that installs PACKAGES: the standalone command's fix when it ran the check
     for the default kernel, else dnf (from the network: never cache-only)."""
-    if run.runner.kind == 'kernelsplit' and not params.get('kernel'):
-        root = params.get('installroot')
-        return [run.runner.path, 'fix', '-y'] + \
-            (['--installroot', root] if root and root != '/' else [])
+    if run.runner.kind == 'kernelsplit':
+        kernel = ['--kernel', params['kernel']] if params.get('kernel') else []
+        return [run.runner.path, 'fix', '-y'] + dnf_global_args(dict(params, cacheonly=False)) \
+            + kernel
     dnf = run.runner.path if run.runner.kind == 'dnf' else None
     for name in DNF_NAMES:
         dnf = dnf or module.get_bin_path(name)
