@@ -197,6 +197,80 @@ def test_the_libdnf5_lookup_answers_as_packages_py_asks(sid, make_root, repos, t
     assert 'Cannot download kernel-drivers-gpu-%s.rpm' % NEW in doc['fetch_error'], doc
 
 
+RELEASES_PROBE = r'''
+import json, sys
+sys.path.insert(0, %(plugin)r)
+from dnf_kernelsplit import packages_dnf5 as p5
+from dnf_kernelsplit.packages import declared_releases, nevra, ships_modules
+root, reposdir = sys.argv[1], sys.argv[2]
+base = p5.open_base(root, setopts=[('reposdir', reposdir), ('gpgcheck', '0')])
+doc = {}
+for threshold in (p5.Dnf5Lookup.DECLARED_BY_QUERY, 0):
+    lookup = p5.Dnf5Lookup(base)
+    lookup.DECLARED_BY_QUERY = threshold
+    for pkg in lookup.wrap(lookup.query()):
+        by_lookup = lookup.declared_releases(pkg)
+        doc.setdefault(nevra(pkg), {})[str(threshold)] = [sorted(by_lookup), pkg.provides.read]
+        every = [str(r) for r in pkg.pkg.get_provides()]
+        doc[nevra(pkg)]['read'] = sorted(declared_releases(every))
+        doc[nevra(pkg)]['provides'] = [len(pkg.provides), list(pkg.provides) == every,
+                                       pkg.provides[len(every) - 1] == every[-1] if every else None]
+lookup = p5.Dnf5Lookup(base)
+doc['ships_modules'] = {nevra(p): [ships_modules(p, 'x'), p.provides.read, len(p.provides)]
+                        for p in lookup.wrap(lookup.query()) if not p.installed}
+print(json.dumps(doc))
+'''
+
+
+def test_the_libdnf5_lookup_tells_a_release_without_reading_every_provide(sid, make_root,
+                                                                         tmp_path):
+    """A kernel package's release comes from three queries, not from its provides turned
+    into strings (a real driver package has 25,000), and says what reading them says --
+    also for the packages the queries cannot answer, which are read."""
+    import kernelrepo
+    odd = kernelrepo.plain_repo([
+        ('kernel-plain', '6.9.1', ['Provides: kernel-plain-uname-r = 6.9.1-1.noarch']),
+        ('kernel-debug-core', '6.9.1',      # a flavour: KVER is not VERSION-RELEASE.ARCH
+         ['Provides: kernel-debug-core-uname-r = 6.9.1-1.noarch+debug']),
+        ('kernel-other', '6.9.1', ['Provides: kernel-uname-r = 6.9.1-1.noarch']),
+        ('kernel-norel', '6.9.1', ['Provides: kernel-norel-uname-r = 6.9.1']),
+        ('kernel-bare', '6.9.1', ['Provides: kernel-bare-uname-r']),
+        ('kernel-epoch', '6.9.1', ['Provides: kernel-epoch-uname-r = 1:6.9.1-1.noarch']),
+        ('kernel-two', '6.9.1', ['Provides: kernel-two-uname-r = 6.9.1-1.noarch',
+                                 'Provides: kernel-two-uname-r = 6.9.2-1.noarch']),
+    ], tmp_path / 'odd')
+    root = make_root('exact', 'fedora', 'thirdparty')
+    root.install('kernel-core-6.8.0-1.x86_64')
+    root.add_repo('odd', odd)
+    code = RELEASES_PROBE % {'plugin': str(KERNELSPLIT.parent)}
+    result = sid.run(['python3', '-c', code, str(root.root), str(root.reposdir)],
+                     **in_sid_for(sid, root))
+    assert result.returncode == 0, result
+    doc = json.loads(result.stdout)
+    ships = doc.pop('ships_modules')
+    for name, answers in doc.items():
+        # by query or by reading, whatever the threshold: the same releases
+        assert answers[str(1000)][0] == answers['0'][0] == answers['read'], (name, answers)
+        assert answers['provides'][1:] == [True, True if answers['provides'][0] else None]
+    assert doc['kernel-debug-core-6.9.1-1.noarch']['read'] == ['6.9.1-1.noarch+debug']
+    assert doc['kernel-norel-6.9.1-1.noarch']['read'] == ['6.9.1']
+    assert doc['kernel-two-6.9.1-1.noarch']['read'] == ['6.9.1-1.noarch', '6.9.2-1.noarch']
+    assert doc['kernel-core-6.9.1-200.fc40.x86_64']['read'] == ['6.9.1-200.fc40.x86_64']
+    assert doc['kmod-foo-1.0-1.x86_64']['read'] == []
+    # the modalias() driver package is answered by query alone, none of it read
+    drivers = doc['kernel-drivers-sriov-6.9.1-1.x86_64']
+    assert drivers['0'] == [['6.9.1-1.x86_64'], 0]
+    assert doc['kernel-plain-6.9.1-1.noarch']['0'] == [['6.9.1-1.noarch'], 0]
+    for name in ('kernel-debug-core', 'kernel-other', 'kernel-norel', 'kernel-bare',
+                 'kernel-epoch', 'kernel-two'):
+        read = doc['%s-6.9.1-1.noarch' % name]
+        assert read['0'][1] == read['provides'][0] > 0, (name, read)    # read, all of them
+    # whether a package ships modules: read up to its first kmod() provide only
+    found, read, size = ships['kernel-drivers-sriov-6.9.1-1.x86_64']
+    assert found and read < 10 < size
+    assert ships['kernel-6.9.1-1.x86_64'][0] is False
+
+
 # --- the guard: kernelsplit.actions at dnf5's goal_resolved ----------------------------
 
 STOP = 'Action calls for stop: '
