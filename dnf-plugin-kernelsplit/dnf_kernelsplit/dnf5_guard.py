@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import sys
-import traceback
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only
@@ -181,7 +180,8 @@ def complete_kernel_packages(lookup: Any, forward: Sequence[Any],
     that subpackage and kernel-core, not the rest of the release."""
     from .packages import package_kernel_releases
     kvers = {a.kver for a in additions}
-    builds = {(p.sourcerpm, p.arch) for p in forward if package_kernel_releases(p) & kvers}
+    builds = {(p.sourcerpm, p.arch) for p in forward
+              if package_kernel_releases(p, lookup) & kvers}
     coming = [p for p in forward if (p.sourcerpm, p.arch) in builds]
     # what one of them requires is not named: the package requiring it brings it
     required = set()
@@ -254,16 +254,21 @@ def guard(channel: Channel) -> None:
     config, _ = read_config(PLUGINCONFPATH)
     if not config.enabled:
         return
-    from .host import foreign_root_reason
     installroot = channel.conf('installroot') or '/'
-    reason = foreign_root_reason(config, installroot)
-    if reason:
-        logger.debug('kernelsplit: stepping aside: %s', reason)
+    if os.path.realpath(installroot) != '/' and not config.hardware_in_installroot:
+        logger.debug('kernelsplit: stepping aside: --installroot %s is not this machine',
+                     installroot)
         return
     from .background import BackgroundHost
-    # Devices listed and resolved in a child while libdnf5 loads here.
+    # Devices listed and resolved in a child while libdnf5 loads here: started before
+    # anything else is imported, as the listing takes as long as the rest together.
     background = BackgroundHost.start(config.buses, installroot)
     try:
+        from .host import foreign_root_reason
+        reason = foreign_root_reason(config, installroot)
+        if reason:
+            logger.debug('kernelsplit: stepping aside: %s', reason)
+            return
         items = transaction_items(channel)
         lookup, installroot, cachedir = open_lookup(channel, items)
         forward, backward = transaction_packages(lookup, items)
@@ -316,6 +321,7 @@ def main() -> int:
     except Exception as exc:        # never break dnf5 by accident
         logger.warning('kernelsplit: internal error, the driver packages of this transaction '
                        'were not checked: %s', exc)
+        import traceback
         logger.debug('%s', traceback.format_exc())
     return 0
 
