@@ -17,10 +17,13 @@ wrong by accident is a warning and dnf5 carries on (the actions file says
 raise_error=0); only a policy decision stops it.
 
 The packages are read through a libdnf5 Base of this process (packages_dnf5):
-the rpmdb and, from dnf5's cache without any download, the repositories the
-incoming packages come from (and the command line's .rpm files).  The
-release's siblings are looked for there: a kernel build's subpackages are
-published together.
+from dnf5's cache without any download, the repositories the incoming
+packages come from (and the command line's .rpm files).  The release's
+siblings are looked for there: a kernel build's subpackages are published
+together.  The installed packages are asked of dnf5 itself, which has read
+the rpmdb already (InstalledByDnf5); this Base reads the rpmdb too only when
+packages go out, or when an incoming build is partly installed or a question
+needs an installed package's files or provides (packages_dnf5.NeedsRpmdb).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only
-    from typing import Any, Sequence
+    from typing import Any, Optional, Sequence
 
 from .config import ConfigValueError, read as read_config
 
@@ -113,12 +116,42 @@ def offline_replay(argv: Sequence[str]) -> bool:
     return 'offline' in argv and '_execute' in argv
 
 
-def open_lookup(channel: Channel, items: Sequence[dict]) -> tuple[Any, str, str]:
-    """(Dnf5Lookup, installroot, cachedir): a Base of this process on dnf5's root, with the
-    rpmdb and, from dnf5's cache, the repositories of the incoming packages."""
-    from . import packages_dnf5
+class InstalledByDnf5:
+    """The installed packages as the running dnf5 knows them, asked over the pipe: the
+    INSTALLED of a packages_dnf5.Dnf5Lookup opened without the rpmdb.  dnf5 has loaded
+    the rpmdb already; loading it again here costs 70-120 ms on a system of 1,000
+    packages (more on a bigger one), a question ~0.3 ms."""
+
+    OUTPUT = ['name', 'epoch', 'version', 'release', 'arch', 'nevra']
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+
+    def _installed(self, *filters: dict) -> list[dict]:
+        return self.channel.get('packages', output=self.OUTPUT,
+                                filters=[{'key': 'installed'}, *filters]).get('packages', [])
+
+    def owners(self, path: str) -> list[Any]:
+        """The installed packages owning PATH (a file, no glob): looked for among the
+        install-only ones first -- a kernel's files are theirs, and dnf5 answers among
+        them in 0.3 ms, among all in 4.5 (1,000 installed) -- then among all."""
+        from .packages_dnf5 import InstalledPackage
+        owning = {'key': 'file', 'value': path}
+        found = self._installed({'key': 'installonly'}, owning) or self._installed(owning)
+        return [InstalledPackage(f['name'], int(f.get('epoch') or 0), f['version'], f['release'],
+                                 f['arch'], f['nevra']) for f in found]
+
+    def any_at(self, version: str, release: str, arch: str) -> bool:
+        """Whether an installed package is at VERSION-RELEASE.ARCH (a build's packages are)."""
+        return bool(self._installed({'key': 'version', 'value': version},
+                                    {'key': 'release', 'value': release},
+                                    {'key': 'arch', 'value': arch}))
+
+
+def base_options(channel: Channel, items: Sequence[dict]) -> dict[str, Any]:
+    """packages_dnf5.open_base()'s arguments for a Base on dnf5's root with, from dnf5's
+    cache, the repositories of the incoming packages, as dnf5 has them set up."""
     installroot = channel.conf('installroot') or '/'
-    cachedir = channel.conf('cachedir')
     needed = sorted({i['repo_id'] for i in items if i.get('direction') == 'IN'
                      and i.get('repo_id') not in (SYSTEM, COMMANDLINE, None)})
     setopts = [('reposdir', channel.conf('reposdir'))]
@@ -134,10 +167,17 @@ def open_lookup(channel: Channel, items: Sequence[dict]) -> tuple[Any, str, str]
     rpms: list[str] = []
     if any(i.get('repo_id') == COMMANDLINE for i in items):
         rpms = list(channel.get('cmdline_packages_paths').get('cmdline_packages_paths', ()))
-    base = packages_dnf5.open_base(installroot, setopts=setopts, cacheonly=True,
-                                   only_repos=needed, filelists=filelists, cmdline_rpms=rpms,
-                                   cachedir=cachedir, variables=variables, baseurls=baseurls)
-    return packages_dnf5.Dnf5Lookup(base), installroot, cachedir
+    return dict(installroot=installroot, setopts=setopts, cacheonly=True, only_repos=needed,
+                filelists=filelists, cmdline_rpms=rpms, cachedir=channel.conf('cachedir'),
+                variables=variables, baseurls=baseurls)
+
+
+def open_lookup(options: dict[str, Any], channel: Optional[Channel] = None) -> Any:
+    """A packages_dnf5.Dnf5Lookup on a Base of this process (OPTIONS: base_options()); with
+    CHANNEL, without the rpmdb: dnf5 answers for the installed packages."""
+    from . import packages_dnf5
+    base = packages_dnf5.open_base(load_system=channel is None, **options)
+    return packages_dnf5.Dnf5Lookup(base, None if channel is None else InstalledByDnf5(channel))
 
 
 def transaction_packages(lookup: Any, items: Sequence[dict]) -> tuple[list[Any], list[Any]]:
@@ -270,11 +310,24 @@ def guard(channel: Channel) -> None:
             logger.debug('kernelsplit: stepping aside: %s', reason)
             return
         items = transaction_items(channel)
-        lookup, installroot, cachedir = open_lookup(channel, items)
-        forward, backward = transaction_packages(lookup, items)
+        options = base_options(channel, items)
+        cachedir = options['cachedir']
         from .judge import judge_transaction
-        result = judge_transaction(config, installroot, lookup, forward, backward, cachedir,
-                                   background=background)
+        from .packages_dnf5 import NeedsRpmdb
+        # The rpmdb is left to dnf5 unless packages go out (their files and provides are
+        # read) or a question needs it.
+        outgoing = any(i.get('direction') == 'OUT' for i in items)
+        lookup = open_lookup(options, None if outgoing else channel)
+        try:
+            forward, backward = transaction_packages(lookup, items)
+            result = judge_transaction(config, installroot, lookup, forward, backward,
+                                       cachedir, background=background)
+        except NeedsRpmdb as exc:
+            logger.debug('kernelsplit: reading the rpmdb: %s', exc)
+            lookup = open_lookup(options)
+            forward, backward = transaction_packages(lookup, items)
+            result = judge_transaction(config, installroot, lookup, forward, backward,
+                                       cachedir, background=background)
     finally:
         if background is not None:
             background.cancel()
