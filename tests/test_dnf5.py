@@ -484,6 +484,19 @@ def test_adding_to_an_installed_kernel_is_judged_with_what_of_it_is_installed(dn
     assert 'kernelsplit' not in done.stderr
 
 
+@pytest.mark.parametrize('buses, stopped', [('pci', True), ('usb', False)])
+def test_the_buses_setting_decides_which_devices_are_judged(dnf5_root, buses, stopped):
+    """The guard lists the devices before it has read kernelsplit.conf, on every bus: with
+    `buses` set it lists them again for those buses alone."""
+    root = dnf5_root('mono-split', plugin_conf={'buses': buses})
+    root.install('kernel-' + OLD)
+    root.install_guard()
+    result = root.dnf5('--assumeno', 'upgrade', host=SRIOV)
+    assert (STOP in result.stderr) == stopped, result
+    if stopped:
+        assert '  kernel-drivers-sriov-%s for 0000:3b:00.0' % NEW in stop_message(result)
+
+
 def test_on_missing_warn_only_warns(dnf5_root):
     root = dnf5_root('mono-split', plugin_conf={'on_missing': 'warn'})
     root.install('kernel-' + OLD)
