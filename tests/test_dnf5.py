@@ -197,6 +197,161 @@ def test_the_libdnf5_lookup_answers_as_packages_py_asks(sid, make_root, repos, t
     assert 'Cannot download kernel-drivers-gpu-%s.rpm' % NEW in doc['fetch_error'], doc
 
 
+RELEASES_PROBE = r'''
+import json, sys
+sys.path.insert(0, %(plugin)r)
+from dnf_kernelsplit import packages_dnf5 as p5
+from dnf_kernelsplit.packages import declared_releases, nevra, ships_modules
+root, reposdir = sys.argv[1], sys.argv[2]
+base = p5.open_base(root, setopts=[('reposdir', reposdir), ('gpgcheck', '0')])
+doc = {}
+for threshold in (p5.Dnf5Lookup.DECLARED_BY_QUERY, 0):
+    lookup = p5.Dnf5Lookup(base)
+    lookup.DECLARED_BY_QUERY = threshold
+    for pkg in lookup.wrap(lookup.query()):
+        by_lookup = lookup.declared_releases(pkg)
+        doc.setdefault(nevra(pkg), {})[str(threshold)] = [sorted(by_lookup), pkg.provides.read]
+        every = [str(r) for r in pkg.pkg.get_provides()]
+        doc[nevra(pkg)]['read'] = sorted(declared_releases(every))
+        doc[nevra(pkg)]['provides'] = [len(pkg.provides), list(pkg.provides) == every,
+                                       pkg.provides[len(every) - 1] == every[-1] if every else None]
+lookup = p5.Dnf5Lookup(base)
+doc['ships_modules'] = {nevra(p): [ships_modules(p, 'x'), p.provides.read, len(p.provides)]
+                        for p in lookup.wrap(lookup.query()) if not p.installed}
+print(json.dumps(doc))
+'''
+
+
+def test_the_libdnf5_lookup_tells_a_release_without_reading_every_provide(sid, make_root,
+                                                                         tmp_path):
+    """A kernel package's release comes from three queries, not from its provides turned
+    into strings (a real driver package has 25,000), and says what reading them says --
+    also for the packages the queries cannot answer, which are read."""
+    import kernelrepo
+    odd = kernelrepo.plain_repo([
+        ('kernel-plain', '6.9.1', ['Provides: kernel-plain-uname-r = 6.9.1-1.noarch']),
+        ('kernel-debug-core', '6.9.1',      # a flavour: KVER is not VERSION-RELEASE.ARCH
+         ['Provides: kernel-debug-core-uname-r = 6.9.1-1.noarch+debug']),
+        ('kernel-other', '6.9.1', ['Provides: kernel-uname-r = 6.9.1-1.noarch']),
+        ('kernel-norel', '6.9.1', ['Provides: kernel-norel-uname-r = 6.9.1']),
+        ('kernel-bare', '6.9.1', ['Provides: kernel-bare-uname-r']),
+        ('kernel-epoch', '6.9.1', ['Provides: kernel-epoch-uname-r = 1:6.9.1-1.noarch']),
+        ('kernel-two', '6.9.1', ['Provides: kernel-two-uname-r = 6.9.1-1.noarch',
+                                 'Provides: kernel-two-uname-r = 6.9.2-1.noarch']),
+    ], tmp_path / 'odd')
+    root = make_root('exact', 'fedora', 'thirdparty')
+    root.install('kernel-core-6.8.0-1.x86_64')
+    root.add_repo('odd', odd)
+    code = RELEASES_PROBE % {'plugin': str(KERNELSPLIT.parent)}
+    result = sid.run(['python3', '-c', code, str(root.root), str(root.reposdir)],
+                     **in_sid_for(sid, root))
+    assert result.returncode == 0, result
+    doc = json.loads(result.stdout)
+    ships = doc.pop('ships_modules')
+    for name, answers in doc.items():
+        # by query or by reading, whatever the threshold: the same releases
+        assert answers[str(1000)][0] == answers['0'][0] == answers['read'], (name, answers)
+        assert answers['provides'][1:] == [True, True if answers['provides'][0] else None]
+    assert doc['kernel-debug-core-6.9.1-1.noarch']['read'] == ['6.9.1-1.noarch+debug']
+    assert doc['kernel-norel-6.9.1-1.noarch']['read'] == ['6.9.1']
+    assert doc['kernel-two-6.9.1-1.noarch']['read'] == ['6.9.1-1.noarch', '6.9.2-1.noarch']
+    assert doc['kernel-core-6.9.1-200.fc40.x86_64']['read'] == ['6.9.1-200.fc40.x86_64']
+    assert doc['kmod-foo-1.0-1.x86_64']['read'] == []
+    # the modalias() driver package is answered by query alone, none of it read
+    drivers = doc['kernel-drivers-sriov-6.9.1-1.x86_64']
+    assert drivers['0'] == [['6.9.1-1.x86_64'], 0]
+    assert doc['kernel-plain-6.9.1-1.noarch']['0'] == [['6.9.1-1.noarch'], 0]
+    for name in ('kernel-debug-core', 'kernel-other', 'kernel-norel', 'kernel-bare',
+                 'kernel-epoch', 'kernel-two'):
+        read = doc['%s-6.9.1-1.noarch' % name]
+        assert read['0'][1] == read['provides'][0] > 0, (name, read)    # read, all of them
+    # whether a package ships modules: read up to its first kmod() provide only
+    found, read, size = ships['kernel-drivers-sriov-6.9.1-1.x86_64']
+    assert found and read < 10 < size
+    assert ships['kernel-6.9.1-1.x86_64'][0] is False
+
+
+WITHOUT_RPMDB_PROBE = r'''
+import json, sys
+sys.path.insert(0, %(plugin)r)
+from dnf_kernelsplit import packages_dnf5 as p5
+from dnf_kernelsplit.packages import installed_kernels, nevra, release_packages, releases_of
+root, reposdir = sys.argv[1], sys.argv[2]
+options = dict(setopts=[('reposdir', reposdir), ('gpgcheck', '0')])
+full = p5.Dnf5Lookup(p5.open_base(root, **options))
+
+
+class Installed:
+    """What dnf5 answers over the actions plugin's pipe (dnf5_guard.InstalledByDnf5), from
+    a Base that read the rpmdb: the NEVRAs of installed packages."""
+    asked = []
+
+    def owners(self, path):
+        self.asked.append(path)
+        return [p5.InstalledPackage(p.name, p.epoch, p.version, p.release, p.arch, p.nevra)
+                for p in full.installed_owners([path])]
+
+    def any_at(self, version, release, arch):
+        return any((p.version, p.release, p.arch) == (version, release, arch)
+                   for p in full.wrap(full.query()) if p.installed)
+
+
+lookup = p5.Dnf5Lookup(p5.open_base(root, load_system=False, **options), Installed())
+doc = {'installed_in_base': [nevra(p) for p in lookup.wrap(lookup.query()) if p.installed]}
+for name, one in (('full', full), ('without', lookup)):
+    kernels = installed_kernels(one, root)
+    doc[name] = {'kernels': [[k.kver, sorted(nevra(p) for p in k.packages)] for k in kernels]}
+    incoming = [p for p in one.wrap(one.query()) if not p.installed and p.name == 'kernel-core']
+    for kver, shipped in sorted(releases_of(incoming, one).items()):
+        try:
+            found = sorted(nevra(p) + (' @' if p.installed else '')
+                           for p in release_packages(one, kver, shipped.packages))
+        except p5.NeedsRpmdb as exc:
+            found = 'NeedsRpmdb: %%s' %% exc
+        doc[name][kver] = found
+doc['asked'] = list(Installed.asked)
+for what, ask in (('files', lambda: installed_kernels(lookup, root)[0].packages[0].files),
+                  ('declaring', lambda: lookup.declaring(None, 'kernel-core')),
+                  ('glob', lambda: lookup.installed_owners(['/lib/modules/*'], glob=True))):
+    try:
+        ask()
+        doc[what] = 'answered'
+    except p5.NeedsRpmdb as exc:
+        doc[what] = 'NeedsRpmdb: %%s' %% exc
+print(json.dumps(doc))
+'''
+
+
+def test_the_libdnf5_lookup_without_the_rpmdb_answers_as_with_it_or_says_it_cannot(
+        sid, make_root):
+    """The guard leaves the rpmdb to dnf5, which has read it: installed packages are what dnf5
+    says of them.  Questions only the rpmdb answers -- a build some of whose packages are
+    installed, an installed package's files -- raise NeedsRpmdb instead of answering wrong."""
+    root = make_root('split')
+    root.install('kernel-6.8.0-1.x86_64', 'kernel-drivers-sriov-6.8.0-1.x86_64')
+    code = WITHOUT_RPMDB_PROBE % {'plugin': str(KERNELSPLIT.parent)}
+    result = sid.run(['python3', '-c', code, str(root.root), str(root.reposdir)],
+                     **in_sid_for(sid, root))
+    assert result.returncode == 0, result
+    doc = json.loads(result.stdout)
+    assert doc['installed_in_base'] == []               # the rpmdb was not read
+    assert doc['without']['kernels'] == doc['full']['kernels'] == [
+        ['6.8.0-1.x86_64', ['kernel-core-6.8.0-1.x86_64']]]
+    assert sorted(doc['asked']) == ['/lib/modules/6.8.0-1.x86_64/modules.builtin',
+                                    '/lib/modules/6.8.0-1.x86_64/vmlinuz']
+    # a release nothing of which is installed: the same packages
+    assert doc['without']['6.9.1-1.x86_64'] == doc['full']['6.9.1-1.x86_64'] == [
+        'kernel-%s-6.9.1-1.x86_64' % name for name in (
+            'core', 'drivers', 'drivers-gpu', 'drivers-passthrough', 'drivers-sriov')]
+    # one installed in part: from the repository alone it would lack what is installed
+    assert 'kernel-drivers-sriov-6.8.0-1.x86_64 @' in doc['full']['6.8.0-1.x86_64']
+    assert doc['without']['6.8.0-1.x86_64'] == \
+        'NeedsRpmdb: installed packages at 6.8.0-1.x86_64'
+    assert doc['files'] == 'NeedsRpmdb: the files of installed kernel-core-6.8.0-1.x86_64'
+    assert doc['declaring'] == 'NeedsRpmdb: every package providing kernel-core'
+    assert doc['glob'] == 'NeedsRpmdb: the owners of /lib/modules/*'
+
+
 # --- the guard: kernelsplit.actions at dnf5's goal_resolved ----------------------------
 
 STOP = 'Action calls for stop: '
@@ -307,6 +462,39 @@ def test_core_only_host_exact_mode_names_what_the_modaliases_need(dnf5_root):
     assert done.returncode == 0, done
     root.depmod()
     assert root.kernelsplit('check', host=COREONLY).returncode == 0
+
+
+def test_adding_to_an_installed_kernel_is_judged_with_what_of_it_is_installed(dnf5_root):
+    """A driver package for a kernel already installed: the guard reads the rpmdb too (dnf5's
+    answers name installed packages, not their files) and names only what is still missing."""
+    root = dnf5_root('split')
+    root.install('kernel-' + NEW)
+    root.install_guard()
+    result = root.dnf5('-y', 'install', 'kernel-drivers-gpu-' + NEW, host=BOTH)
+    assert result.returncode == 1, result
+    message = stop_message(result)
+    assert message.splitlines()[1:2] == [
+        '  kernel-drivers-sriov-%s for 0000:3b:00.0 [8086:1572], 0000:3b:00.1 [8086:1572] '
+        '(i40e); 0000:3b:02.0 [8086:154c], 0000:3b:02.1 [8086:154c] (iavf)' % NEW]
+    assert 'kernel-drivers-gpu-%s for' % NEW not in message      # coming: not missing
+    assert install_command(message) == ['install', 'kernel-drivers-gpu-' + NEW,
+                                        'kernel-drivers-sriov-' + NEW]
+    done = root.dnf5('-y', *install_command(message), host=BOTH)
+    assert done.returncode == 0, done
+    assert 'kernelsplit' not in done.stderr
+
+
+@pytest.mark.parametrize('buses, stopped', [('pci', True), ('usb', False)])
+def test_the_buses_setting_decides_which_devices_are_judged(dnf5_root, buses, stopped):
+    """The guard lists the devices before it has read kernelsplit.conf, on every bus: with
+    `buses` set it lists them again for those buses alone."""
+    root = dnf5_root('mono-split', plugin_conf={'buses': buses})
+    root.install('kernel-' + OLD)
+    root.install_guard()
+    result = root.dnf5('--assumeno', 'upgrade', host=SRIOV)
+    assert (STOP in result.stderr) == stopped, result
+    if stopped:
+        assert '  kernel-drivers-sriov-%s for 0000:3b:00.0' % NEW in stop_message(result)
 
 
 def test_on_missing_warn_only_warns(dnf5_root):

@@ -129,7 +129,7 @@ def judge_transaction(config: Config, root: str, lookup: Any, forward: Sequence[
             background.cancel()
         return HookResult()
 
-    incoming, outgoing = releases_of(forward), releases_of(backward)
+    incoming, outgoing = releases_of(forward, lookup), releases_of(backward, lookup)
     if not incoming and not outgoing:
         return no_kernel()
     # Only transactions with a kernel get this far; the rest never import these.

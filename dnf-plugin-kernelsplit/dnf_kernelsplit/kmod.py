@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import locale
 import os
 import re
@@ -425,8 +424,11 @@ class _Lib:
             # The soname first: find_library() may run ldconfig or gcc to look.
             lib = ctypes.CDLL('libkmod.so.2')
         except OSError:
+            # ctypes.util imports shutil, subprocess and tempfile (~20 ms on Python 3.14):
+            # only for this fallback
+            from ctypes.util import find_library
             try:
-                lib = ctypes.CDLL(ctypes.util.find_library('kmod') or 'libkmod.so')
+                lib = ctypes.CDLL(find_library('kmod') or 'libkmod.so')
             except OSError as exc:
                 raise KmodError('libkmod cannot be loaded: %s' % exc) from exc
         vp, cp, ip = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int

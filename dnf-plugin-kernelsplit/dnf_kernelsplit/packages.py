@@ -11,9 +11,10 @@ The queries go through a LOOKUP, the package manager's side: packages_dnf4
 (hawkey) or packages_dnf5 (libdnf5), the only modules that know which one is
 present.  A lookup answers a few questions -- installed_owners(paths),
 owners(paths), siblings(seed), provides_query(pkgs), declaring(pkgs, provide,
-glob) and modalias_provides(pkg, wanted) -- about packages that have the
-attributes hawkey's have: name, epoch, version, release, arch, evr, files,
-provides, sourcerpm, installed, chksum, evr_cmp().  Everything here is shared.
+glob), declared_releases(pkg) and modalias_provides(pkg, wanted) -- about
+packages that have the attributes hawkey's have: name, epoch, version,
+release, arch, evr, files, provides, sourcerpm, installed, chksum, evr_cmp().
+Everything here is shared.
 """
 
 from __future__ import annotations
@@ -121,10 +122,21 @@ class Shipment(namedtuple('Shipment', [
     __slots__ = ()
 
 
-def package_shipment(pkg: Any) -> Shipment:
+def declared_releases(provides: Iterable[Any]) -> frozenset[str]:
+    """The KVERs of the `*-uname-r = KVER` among PROVIDES (the kernel build's own
+    packages declare them; kmodtool's kmods say kernel-modules-for-kernel instead)."""
+    kvers = set()
+    for reldep in provides:
+        name, sep, version = str(reldep).partition(' = ')
+        if sep and name.endswith('-uname-r'):
+            kvers.add(version.strip())
+    return frozenset(kvers)
+
+
+def package_shipment(pkg: Any, lookup: Optional[Any] = None) -> Shipment:
     """The KVERs PKG ships into (/lib/modules/KVER/...) or, failing that, declares
-    (*-uname-r = KVER: the kernel build's own packages; kmodtool's kmods say
-    kernel-modules-for-kernel instead), and those it is the kernel of (it ships
+    (declared_releases(): asked of LOOKUP, which may know a cheaper way than reading
+    every provide; None: read them), and those it is the kernel of (it ships
     KERNEL_FILES there, or has no files and declares it).
 
     Files first: a kernel package's file list is short next to its provides
@@ -144,17 +156,14 @@ def package_shipment(pkg: Any) -> Shipment:
             kernels.add(kver)
     if kvers:
         return Shipment(frozenset(kvers), frozenset(kernels))
-    for reldep in pkg.provides:
-        name, sep, version = str(reldep).partition(' = ')
-        if sep and name.endswith('-uname-r'):
-            kvers.add(version.strip())
-            kernels.add(version.strip())
-    return Shipment(frozenset(kvers), frozenset(kernels))
+    declared = lookup.declared_releases(pkg) if lookup is not None else \
+        declared_releases(pkg.provides)
+    return Shipment(declared, declared)
 
 
-def package_kernel_releases(pkg: Any) -> frozenset[str]:
+def package_kernel_releases(pkg: Any, lookup: Optional[Any] = None) -> frozenset[str]:
     """The KVERs PKG ships into or declares (see package_shipment)."""
-    return package_shipment(pkg).kvers
+    return package_shipment(pkg, lookup).kvers
 
 
 def ships_modules(pkg: Any, kver: str) -> bool:
@@ -211,11 +220,12 @@ class Shipped(namedtuple('Shipped', [
     __slots__ = ()
 
 
-def releases_of(pkgs: Iterable[Any]) -> dict[str, Shipped]:
-    """KVER -> the packages among PKGS that ship into it, and whether one is its kernel."""
+def releases_of(pkgs: Iterable[Any], lookup: Optional[Any] = None) -> dict[str, Shipped]:
+    """KVER -> the packages among PKGS that ship into it, and whether one is its kernel
+    (LOOKUP: see package_shipment)."""
     found: dict[str, Shipped] = {}
     for pkg in pkgs:
-        shipment = package_shipment(pkg)
+        shipment = package_shipment(pkg, lookup)
         for kver in shipment.kvers:
             shipped = found.setdefault(kver, Shipped([], False))
             shipped.packages.append(pkg)
@@ -274,7 +284,8 @@ def installed_kernels(lookup: Any, root: str = '/') -> list[InstalledKernel]:
             kernels.setdefault(kver, []).extend(owners)
     if not kernels:
         # Nothing on disk (an rpmdb without payload): the slow, complete search.
-        for kver, shipped in releases_of(lookup.installed_owners(MODULE_GLOBS, glob=True)).items():
+        for kver, shipped in releases_of(lookup.installed_owners(MODULE_GLOBS, glob=True),
+                                         lookup).items():
             if shipped.kernel or declares_kernel(lookup, shipped.packages, kver):
                 kernels[kver] = shipped.packages
     found_kernels = [InstalledKernel(kver, tuple(pkgs)) for kver, pkgs in kernels.items()]
@@ -328,7 +339,8 @@ def release_packages(lookup: Any, kver: str, seeds: Iterable[Any]) -> list[Any]:
             continue
         searched.add((seed.sourcerpm, seed.arch))
         for pkg in lookup.siblings(seed) if seed.sourcerpm else [seed]:
-            if pkg not in found and (pkg in known or kver in package_kernel_releases(pkg)):
+            if pkg not in found and (pkg in known or
+                                     kver in package_kernel_releases(pkg, lookup)):
                 found[pkg] = None
     return list(found)
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Callable, Iterable, Optional, Sequence
 
 from .kmod import ModaliasFilter, select_modalias_provides
+from .packages import declared_releases
 
 _RELDEP_NAME = operator.attrgetter('name')   # hawkey.Reldep: 'modalias(...)' of 'modalias(...) = m'
 
@@ -70,6 +71,10 @@ class Dnf4Lookup:
             query = query.filterm(pkg=list(pkgs))
         return list(query.filter(provides__glob=provide) if glob else
                     query.filter(provides=provide))
+
+    def declared_releases(self, pkg: Any) -> frozenset[str]:
+        """The KVERs of PKG's `*-uname-r = KVER` provides."""
+        return declared_releases(pkg.provides)
 
     def provides_query(self, pkgs: Sequence[Any]) -> Callable[[list[str]], list[Any]]:
         """A function: provide strings -> those of PKGS that have one of them."""

@@ -17,14 +17,16 @@ packages' files always come from the rpmdb.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only
-    from typing import Any, Callable, Iterable, Optional, Sequence
+    from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import libdnf5
 
 from .kmod import ModaliasFilter, select_modalias_provides
+from .packages import declared_releases
 
 _GLOB = libdnf5.common.QueryCmp_GLOB
 
@@ -33,11 +35,65 @@ class BackendError(Exception):
     """libdnf5 could not be set up as asked (a bad option, an unusable root); str() says why."""
 
 
+class NeedsRpmdb(Exception):
+    """A lookup opened without the rpmdb was asked what only the rpmdb tells (an installed
+    package's files, provides or source package; the packages of an installed build):
+    open it again with the rpmdb.  str() says what was asked."""
+
+
 def _evr_cmp(a: Any, b: Any) -> int:
     """rpm's EVR comparison: epoch as a number, then version and release as rpmvercmp."""
     return (a.epoch > b.epoch) - (a.epoch < b.epoch) or \
         libdnf5.rpm.rpmvercmp(a.version, b.version) or \
         libdnf5.rpm.rpmvercmp(a.release, b.release)
+
+
+class Provides:
+    """A package's provides as rpm prints them ('name = version'), each turned into a
+    string the first time it is reached, and kept: a question that stops at the first
+    match (a kmod() provide, say) reads only the provides before it.
+
+    Each step through libdnf5's list is a call into the bindings (about 1.3 us with
+    the string: 33 ms for the 25,000 provides of a kernel's driver package with
+    modalias() provides); indexing the list costs half of iterating it.
+    """
+
+    __slots__ = ('_reldeps', '_size', '_strings')
+
+    def __init__(self, reldeps: Any) -> None:
+        self._reldeps = reldeps
+        self._size = reldeps.size()
+        self._strings: list[str] = []
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def read(self) -> int:
+        """How many have been turned into strings so far."""
+        return len(self._strings)
+
+    def __iter__(self) -> Iterator[str]:
+        strings = self._strings
+        if len(strings) == self._size:
+            return iter(strings)
+        return self._reading()
+
+    def _reading(self) -> Iterator[str]:
+        strings, get = self._strings, self._reldeps.get
+        for index in range(self._size):
+            if index == len(strings):
+                strings.append(str(get(index)))
+            yield strings[index]
+
+    def __getitem__(self, index: int) -> str:
+        if index < 0:
+            index += self._size
+        if not 0 <= index < self._size:
+            raise IndexError(index)
+        for _ in itertools.islice(self._reading(), index + 1):
+            pass
+        return self._strings[index]
 
 
 class Dnf5Package:
@@ -59,7 +115,7 @@ class Dnf5Package:
         self.release = pkg.get_release()
         self.arch = pkg.get_arch()
         self._files: Optional[list[str]] = None
-        self._provides: Optional[list[Any]] = None
+        self._provides: Optional[Provides] = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Dnf5Package) and other.id == self.id
@@ -85,15 +141,11 @@ class Dnf5Package:
         return self._files
 
     @property
-    def provides(self) -> list[str]:
-        """The provides as rpm prints them ('name = version'), turned into strings once:
-        packages.py reads them a few times per package, and each step through libdnf5's
-        list is a call into the bindings (a kernel's driver package has 25,000 with
-        modalias() provides).  Indexing the list costs half of iterating it."""
+    def provides(self) -> Provides:
+        """The provides as rpm prints them ('name = version'), read as far as asked, once:
+        packages.py reads them a few times per package."""
         if self._provides is None:
-            reldeps = self.pkg.get_provides()
-            get = reldeps.get
-            self._provides = [str(get(i)) for i in range(reldeps.size())]
+            self._provides = Provides(self.pkg.get_provides())
         return self._provides
 
     @property
@@ -128,15 +180,61 @@ class Dnf5Package:
         return _evr_cmp(self, other)
 
 
+class InstalledPackage:
+    """An installed package as the running dnf5 describes it (its actions plugin's JSON
+    pipe): its NEVRA and nothing else -- its files, provides or source package raise
+    NeedsRpmdb.  What a lookup without the rpmdb answers about installed packages."""
+
+    __slots__ = ('name', 'epoch', 'version', 'release', 'arch', 'nevra')
+    installed = True
+    chksum = None
+    downloadsize = 0
+
+    def __init__(self, name: str, epoch: int, version: str, release: str, arch: str,
+                 nevra: str) -> None:
+        self.name, self.epoch, self.version, self.release, self.arch, self.nevra = \
+            name, epoch, version, release, arch, nevra
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InstalledPackage) and other.nevra == self.nevra
+
+    def __hash__(self) -> int:
+        return hash(self.nevra)
+
+    def __repr__(self) -> str:
+        return '<InstalledPackage %s>' % self.nevra
+
+    @property
+    def evr(self) -> str:
+        return '%s%s-%s' % ('%d:' % self.epoch if self.epoch else '', self.version, self.release)
+
+    def _rpmdb(self, what: str) -> Any:
+        raise NeedsRpmdb('the %s of installed %s' % (what, self.nevra))
+
+    files = property(lambda self: self._rpmdb('files'))
+    provides = property(lambda self: self._rpmdb('provides'))
+    sourcerpm = property(lambda self: self._rpmdb('source package'))
+
+    def evr_cmp(self, other: Any) -> int:
+        return _evr_cmp(self, other)
+
+
 class Dnf5Lookup:
     """Queries on a libdnf5 Base whose repositories are loaded (see open_base).
 
     Each package is wrapped once (wrap()): its files and provides, once read,
     serve every later question about it.
+
+    INSTALLED: for a Base opened without the rpmdb, where the installed packages are
+    asked about -- an object whose owners(path) and any_at(version, release, arch)
+    answer as the running dnf5 does (see dnf5_guard).  Questions it cannot settle
+    raise NeedsRpmdb: the packages of a build some of which are installed, or
+    anything about an InstalledPackage but its NEVRA.
     """
 
-    def __init__(self, base: Any) -> None:
+    def __init__(self, base: Any, installed: Optional[Any] = None) -> None:
         self.base = base
+        self.installed = installed
         self._wrapped: dict[int, Dnf5Package] = {}
 
     def wrap(self, pkgs: Iterable[Any]) -> list[Dnf5Package]:
@@ -158,11 +256,21 @@ class Dnf5Lookup:
         """A query holding exactly PKGS."""
         package_set = libdnf5.rpm.PackageSet(self.base)
         for pkg in pkgs:
+            if isinstance(pkg, InstalledPackage):
+                raise NeedsRpmdb('a query on installed %s' % pkg.nevra)
             package_set.add(pkg.pkg)
         return libdnf5.rpm.PackageQuery(package_set)
 
-    def installed_owners(self, paths: Sequence[str], glob: bool = False) -> list[Dnf5Package]:
+    def _without_rpmdb(self, what: str) -> None:
+        if self.installed is not None:
+            raise NeedsRpmdb(what)
+
+    def installed_owners(self, paths: Sequence[str], glob: bool = False) -> list[Any]:
         """Installed packages owning any of PATHS (globs with GLOB: a scan of every file list)."""
+        if self.installed is not None:
+            if glob:        # dnf5 answers a glob in ~0.2 s: the rpmdb is quicker
+                raise NeedsRpmdb('the owners of %s' % ', '.join(paths))
+            return list({pkg: None for path in paths for pkg in self.installed.owners(path)})
         query = self.query()
         query.filter_installed()
         if glob:
@@ -174,6 +282,7 @@ class Dnf5Lookup:
     def owners(self, paths: Sequence[str]) -> list[Dnf5Package]:
         """Packages, installed or available, owning any of PATHS (available ones only when
         file lists are loaded)."""
+        self._without_rpmdb('the owners of %s' % ', '.join(paths))
         query = self.query()
         query.filter_file(list(paths))
         return self.wrap(query)
@@ -184,18 +293,56 @@ class Dnf5Lookup:
         query.filter_evr([seed.evr])
         query.filter_arch([seed.arch])
         query.filter_sourcerpm([seed.sourcerpm])
+        # without the rpmdb: none of that build may be installed (dnf5 says which are at
+        # its version, release and arch), else they would be missing here
+        if self.installed is not None and \
+                self.installed.any_at(seed.version, seed.release, seed.arch):
+            raise NeedsRpmdb('installed packages at %s.%s' % (seed.evr, seed.arch))
         return self.wrap(query)
 
     def declaring(self, pkgs: Optional[Iterable[Dnf5Package]], provide: str, glob: bool = False
                   ) -> list[Dnf5Package]:
         """Those of PKGS (None: of every package) with PROVIDE ('name = version'; a glob
         with GLOB); libsolv matches without turning the provides into strings."""
+        if pkgs is None:
+            self._without_rpmdb('every package providing %s' % provide)
         query = self.query() if pkgs is None else self.only(pkgs)
         if glob:
             query.filter_provides([provide], _GLOB)
         else:
             query.filter_provides([provide])
         return self.wrap(query)
+
+    # From this many provides on, two queries cost less than reading them (~0.1 ms
+    # against ~1.3 ms): a kernel's driver packages carry tens of thousands.
+    DECLARED_BY_QUERY = 1000
+
+    def declared_releases(self, pkg: Dnf5Package) -> frozenset[str]:
+        """The KVERs of PKG's `*-uname-r = KVER` provides.
+
+        A kernel build's package declares its own release, VERSION-RELEASE.ARCH, as
+        NAME-uname-r.  When a big package's NAME-uname-r provides are that version and
+        no other -- it matches, and no lower, higher or release-less version does
+        (libsolv compares them as rpm does; a version without a release would match
+        any) -- that is the answer, without turning 25,000 provides into strings.
+        Anything else (a flavour's '+debug' suffix, another name) is read from the
+        provides.  Not seen that way: a further *-uname-r under another name beside
+        the package's own, which no kernel build makes.
+        """
+        if len(pkg.provides) >= self.DECLARED_BY_QUERY:
+            own = '%s-%s.%s' % (pkg.version, pkg.release, pkg.arch)
+            name = '%s-uname-r' % pkg.name
+            if self._providing([pkg], ['%s = %s' % (name, own)]) and \
+                    not self._providing([pkg], ['%s < %s' % (name, own),
+                                                '%s > %s' % (name, own),
+                                                '%s = %s~' % (name, own)]):
+                return frozenset({own})
+        return declared_releases(pkg.provides)
+
+    def _providing(self, pkgs: Iterable[Dnf5Package], provides: list[str]) -> bool:
+        query = self.only(pkgs)
+        query.filter_provides(provides)
+        return not query.empty()
 
     def provides_query(self, pkgs: Sequence[Dnf5Package]) -> Callable[[list[str]], list[Any]]:
         """A function: provide strings -> those of PKGS that have one of them."""
@@ -286,7 +433,7 @@ def _apply_setopt(config: Any, key: str, value: str) -> None:
 
 def open_base(installroot: str = '/', config_file: Optional[str] = None,
               setopts: Sequence[tuple[str, str]] = (), releasever: Optional[str] = None,
-              cacheonly: bool = False, load_available: bool = True,
+              cacheonly: bool = False, load_available: bool = True, load_system: bool = True,
               only_repos: Optional[Iterable[str]] = None, filelists: bool = False,
               cmdline_rpms: Sequence[str] = (), cachedir: Optional[str] = None,
               variables: Optional[dict[str, str]] = None,
@@ -298,9 +445,11 @@ def open_base(installroot: str = '/', config_file: Optional[str] = None,
     CONFIG_FILE: as dnf5's -c (a host path); else dnf.conf of the installroot.
     SETOPTS: (KEY, VALUE) as --setopt: 'key' for the main configuration, 'REPO.key'
     (REPO a glob) for repositories.  CACHEONLY: only what is cached, no download
-    (what dnf5 has just loaded, in its guard).  ONLY_REPOS: enable only these
-    repository ids (None: as configured).  FILELISTS: load the repositories'
-    file lists too.  CMDLINE_RPMS: local .rpm files, as on dnf5's command line.
+    (what dnf5 has just loaded, in its guard).  LOAD_AVAILABLE, LOAD_SYSTEM: load
+    the repositories, the rpmdb (libdnf5 loads once: what is left out stays out).
+    ONLY_REPOS: enable only these repository ids (None: as configured).  FILELISTS:
+    load the repositories' file lists too.  CMDLINE_RPMS: local .rpm files, as on
+    dnf5's command line.
     CACHEDIR: dnf5's cache directory as dnf5 reports it (already inside the root).
     VARIABLES: substitution variables ($releasever, ...) as dnf5 has them.
     BASEURLS: repository id -> baseurl as dnf5 has it (comma-separated): a repository
@@ -355,8 +504,10 @@ def open_base(installroot: str = '/', config_file: Optional[str] = None,
                     _apply_setopt(repo.get_config(), option, value)
         if cmdline_rpms:
             repo_sack.add_cmdline_packages(list(cmdline_rpms))
-        if load_available:
+        if load_available and load_system:
             repo_sack.load_repos()
+        elif load_available:
+            repo_sack.load_repos(libdnf5.repo.Repo.Type_AVAILABLE)
         else:
             repo_sack.load_repos(libdnf5.repo.Repo.Type_SYSTEM)
     except BackendError:
