@@ -178,11 +178,11 @@ def check(args: Any) -> int:
     return result.exit_status
 
 
-def install_lines(verdict: Any, verb: str = 'installing') -> list[str]:
+def install_lines(verdict: Any) -> list[str]:
     """'kernelsplit: installing PKG for DEVICES (MODULES)', one per package VERDICT lacks."""
     from .policy import additions
     from .report import devices_and_modules
-    return ['kernelsplit: %s %s for %s' % (verb, a.package.nevra, devices_and_modules(a.reasons))
+    return ['kernelsplit: installing %s for %s' % (a.package.nevra, devices_and_modules(a.reasons))
             for a in additions([verdict])]
 
 
