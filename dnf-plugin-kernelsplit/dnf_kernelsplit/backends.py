@@ -216,8 +216,6 @@ def _dnf4_base(options: BaseOptions) -> Any:
         base.fill_sack(load_system_repo=True, load_available_repos=options.load_available)
     except BackendError:
         raise
-    except dnf.exceptions.Error as exc:
-        raise BackendError(str(exc)) from None
-    except (RuntimeError, OSError) as exc:     # libdnf's bindings, the rpmdb
+    except (dnf.exceptions.Error, RuntimeError, OSError) as exc:   # libdnf's bindings, the rpmdb
         raise BackendError(str(exc)) from None
     return base
