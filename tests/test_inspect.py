@@ -209,3 +209,16 @@ def test_a_pc_vm_with_a_floppy_controller_and_a_speaker_is_left_alone(tmp_path, 
     root.write_plugin_conf({'hardware_in_installroot': 'yes', 'unbound_buses': 'all'})
     counted = root.dnf('-v', '--assumeno', 'upgrade', host=PC_VM)
     assert added(counted) == ['kernel-drivers-' + NEW], counted
+
+
+def test_the_standalone_command_on_dnf4_fetches_what_inspect_mode_reads(tmp_path, repo_server):
+    """`kernelsplit check` through dnf 4 downloads the candidate packages as `dnf kernelsplit
+    check` does: its lookup has the dnf.Base to download with."""
+    from standalone import kernelsplit
+    root = served(tmp_path, repo_server, 'split')
+    root.install('kernel-core-' + NEW)
+    check = kernelsplit(root, 'check', '--json', host=COREONLY)
+    nic = nic_row(check)
+    assert nic['status'] == 'missing', check
+    assert nic['install'] == ['kernel-drivers-sriov-' + NEW]
+    assert check.json()['fetched_bytes'] > 0 and alias_tables(root)

@@ -164,7 +164,7 @@ def open_backend(name: str, options: BaseOptions,
                        _dnf_command(DNF5, options), base)
     base = _dnf4_base(options)
     from .packages_dnf4 import Dnf4Lookup
-    return Backend(DNF4, Dnf4Lookup(base.sack), base.conf.installroot, base.conf.cachedir,
+    return Backend(DNF4, Dnf4Lookup(base.sack, base), base.conf.installroot, base.conf.cachedir,
                    tuple(pluginconfpath or base.conf.pluginconfpath),
                    _dnf_command(DNF4, options), base)
 
@@ -216,8 +216,6 @@ def _dnf4_base(options: BaseOptions) -> Any:
         base.fill_sack(load_system_repo=True, load_available_repos=options.load_available)
     except BackendError:
         raise
-    except dnf.exceptions.Error as exc:
-        raise BackendError(str(exc)) from None
-    except (RuntimeError, OSError) as exc:     # libdnf's bindings, the rpmdb
+    except (dnf.exceptions.Error, RuntimeError, OSError) as exc:   # libdnf's bindings, the rpmdb
         raise BackendError(str(exc)) from None
     return base

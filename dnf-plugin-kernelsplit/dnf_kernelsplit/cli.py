@@ -52,6 +52,11 @@ def _setopt(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+def _directories(text: str) -> list[str]:
+    """A comma-separated list of directories, as dnf's pluginconfpath."""
+    return [d for d in text.split(',') if d]
+
+
 def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--installroot', metavar='DIR', default='/',
                         help='the root to check, as dnf\'s --installroot (its kernels are '
@@ -65,7 +70,7 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--releasever', metavar='VER', help='as dnf\'s --releasever')
     parser.add_argument('-C', '--cacheonly', action='store_true',
                         help='use only the package manager\'s cached metadata, as dnf -C')
-    parser.add_argument('--pluginconfpath', metavar='DIR', action='append',
+    parser.add_argument('--pluginconfpath', metavar='DIR', action='extend', type=_directories,
                         help='read kernelsplit.conf from DIR (repeatable; default: dnf 4\'s '
                              'pluginconfpath, /etc/dnf/plugins)')
     parser.add_argument('--backend', choices=('auto', 'dnf4', 'dnf5'), default='auto',
@@ -137,8 +142,7 @@ def _open(args: Any) -> tuple[Any, Any]:
                  os.path.dirname(os.path.abspath(__file__)))
     options = backends.BaseOptions(args.installroot, args.config_file, tuple(args.setopt),
                                    args.releasever, args.cacheonly)
-    confpath = [d for value in args.pluginconfpath or () for d in value.split(',') if d]
-    backend = backends.open_backend(name, options, confpath or None)
+    backend = backends.open_backend(name, options, args.pluginconfpath or None)
     settings, _ = config.read(backend.pluginconfpath)
     return backend, settings
 
@@ -174,11 +178,11 @@ def check(args: Any) -> int:
     return result.exit_status
 
 
-def install_lines(verdict: Any, verb: str = 'installing') -> list[str]:
+def install_lines(verdict: Any) -> list[str]:
     """'kernelsplit: installing PKG for DEVICES (MODULES)', one per package VERDICT lacks."""
     from .policy import additions
     from .report import devices_and_modules
-    return ['kernelsplit: %s %s for %s' % (verb, a.package.nevra, devices_and_modules(a.reasons))
+    return ['kernelsplit: installing %s for %s' % (a.package.nevra, devices_and_modules(a.reasons))
             for a in additions([verdict])]
 
 

@@ -254,10 +254,9 @@ class InstalledByDnf5:
                                     {'key': 'arch', 'value': arch}))
 
 
-def base_options(channel: Channel, items: Sequence[dict]) -> dict[str, Any]:
-    """packages_dnf5.open_base()'s arguments for a Base on dnf5's root with, from dnf5's
-    cache, the repositories of the incoming packages, as dnf5 has them set up."""
-    installroot = channel.conf('installroot') or '/'
+def base_options(channel: Channel, items: Sequence[dict], installroot: str) -> dict[str, Any]:
+    """packages_dnf5.open_base()'s arguments for a Base on dnf5's root, INSTALLROOT, with,
+    from dnf5's cache, the repositories of the incoming packages, as dnf5 has them set up."""
     needed = sorted({i['repo_id'] for i in items if i.get('direction') == 'IN'
                      and i.get('repo_id') not in (SYSTEM, COMMANDLINE, None)})
     setopts = [('reposdir', channel.conf('reposdir'))]
@@ -416,7 +415,7 @@ def guard(channel: Channel, early: Optional[Any] = None) -> None:
             logger.debug('kernelsplit: stepping aside: %s', reason)
             return
         items = transaction_items(channel)
-        options = base_options(channel, items)
+        options = base_options(channel, items, installroot)
         cachedir = options['cachedir']
         from .judge import judge_transaction
         from .packages_dnf5 import NeedsRpmdb

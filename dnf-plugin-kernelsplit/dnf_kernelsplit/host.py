@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
 from . import hardware
 from .config import Config
 from .kmod import DamagedIndexError, KmodError, ModuleIndex, modules_dir, release_dirs
+from .kmod import has_index as kmod_has_index
 from .modules import UNCOUNTED, DeviceNeed, device_needs
 
 logger = logging.getLogger('dnf.plugin')
@@ -117,9 +118,7 @@ def index_candidates(installed: Sequence[str], running: str) -> list[str]:
 
 
 def has_index(root: str, kver: str) -> bool:
-    directory = modules_dir(root, kver)
-    return os.path.isfile(os.path.join(directory, 'modules.dep.bin')) or \
-        os.path.isfile(os.path.join(directory, 'modules.dep'))
+    return kmod_has_index(modules_dir(root, kver))
 
 
 class IndexChain:

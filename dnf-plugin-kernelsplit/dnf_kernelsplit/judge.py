@@ -116,8 +116,8 @@ class HookResult(namedtuple('HookResult', [
 
 def judge_transaction(config: Config, root: str, lookup: Any, forward: Sequence[Any],
                       backward: Sequence[Any], cachedir: Optional[str],
-                      running: Optional[str] = None, background: Optional[Any] = None,
-                      no_fetch: Optional[str] = None) -> HookResult:
+                      background: Optional[Any] = None, no_fetch: Optional[str] = None
+                      ) -> HookResult:
     """The plan for a transaction installing FORWARD and taking away BACKWARD (the
     lookup's packages); an empty result when no kernel is involved.
 
@@ -135,7 +135,7 @@ def judge_transaction(config: Config, root: str, lookup: Any, forward: Sequence[
     # Only transactions with a kernel get this far; the rest never import these.
     from .host import host_needs, running_release
     from .policy import judge_kernel, plan_transaction, strandings
-    running = running or running_release()
+    running = running_release()
     installed = installed_kernels(lookup, root)
     installed_by_kver = {k.kver: k.packages for k in installed}
 

@@ -82,7 +82,7 @@ def judge(kver: str, options: Sequence[str]) -> list[str]:
     from .cli import build_parser
     from .judge import CannotCheck, check_host
     args = build_parser().parse_args(['check', *options])
-    confpath = [d for value in args.pluginconfpath or () for d in value.split(',') if d]
+    confpath = args.pluginconfpath or None
     settings, _ = ks_config.read(confpath or backends.DEFAULT_PLUGINCONFPATH)
     reason = step_aside_reason(settings, args.installroot)
     if reason:
@@ -92,13 +92,13 @@ def judge(kver: str, options: Sequence[str]) -> list[str]:
     base_options = backends.BaseOptions(args.installroot, args.config_file, tuple(args.setopt),
                                         args.releasever, cacheonly=True)
     try:
-        backend = backends.open_backend(name, base_options, confpath or None)
+        backend = backends.open_backend(name, base_options, confpath)
     except backends.BackendError as exc:
         # no cached metadata: the installed packages alone (what is missing has no name)
         logger.debug('kernelsplit: the repositories\' cache cannot be read (%s); judging '
                      'with the installed packages alone', exc)
         backend = backends.open_backend(name, base_options._replace(load_available=False),
-                                        confpath or None)
+                                        confpath)
     try:
         result = check_host(settings, args.installroot, backend.lookup, backend.cachedir,
                             kernel=kver)

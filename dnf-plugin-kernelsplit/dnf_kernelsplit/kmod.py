@@ -416,6 +416,12 @@ def modules_dir(root: str, kver: str) -> str:
     return os.path.join(root, 'lib/modules', kver)
 
 
+def has_index(dirname: str) -> bool:
+    """Whether depmod has written a module index in DIRNAME (see modules_dir())."""
+    return os.path.isfile(os.path.join(dirname, 'modules.dep.bin')) or \
+        os.path.isfile(os.path.join(dirname, 'modules.dep'))
+
+
 class _Lib:
     """The few libkmod entry points we use, typed once."""
 
@@ -622,8 +628,7 @@ class ModuleIndex:
     """One kernel's module index (/lib/modules/KVER/modules.*.bin) opened with libkmod."""
 
     def __init__(self, dirname: str, config_paths: Optional[Sequence[str]] = None) -> None:
-        if not os.path.isfile(os.path.join(dirname, 'modules.dep.bin')) and \
-                not os.path.isfile(os.path.join(dirname, 'modules.dep')):
+        if not has_index(dirname):
             raise KmodError('no module index in %s (depmod has not run)' % dirname)
         self.dirname = dirname = os.path.abspath(dirname)
         check_index(dirname)       # before libkmod maps a file that would crash a lookup

@@ -90,11 +90,6 @@ class KernelPackages(namedtuple('KernelPackages', [
     __slots__ = ()
 
     @property
-    def lacking_packages(self) -> tuple[PackageRef, ...]:
-        """Packages shipping modules that will not be installed: what a local index cannot know."""
-        return tuple(p for p in self.packages if p.nevra in self.shipping and not p.present)
-
-    @property
     def unread_packages(self) -> tuple[PackageRef, ...]:
         """Those of them whose aliases are unknown: what stops a device being judged."""
         return tuple(p for p in self.packages if p.nevra in self.unread)

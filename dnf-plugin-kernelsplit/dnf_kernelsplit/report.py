@@ -57,14 +57,10 @@ def device_json(verdict: DeviceVerdict) -> dict[str, Any]:
     }
 
 
-def check_json(result: CheckResult) -> str:
-    return json.dumps(check_document(result), indent=2)
-
-
 def check_document(result: CheckResult) -> dict[str, Any]:
     """The check as the JSON document `check --json` prints."""
     boot = result.boot
-    doc = {
+    return {
         'kernels': [{
             'kernel': v.kver,
             'default': v.default,
@@ -86,16 +82,11 @@ def check_document(result: CheckResult) -> dict[str, Any]:
         'ignored': [d.sys_path for d in result.ignored],
         'notes': list(boot.notes) + list(result.notes),
     }
-    return doc
 
 
 def error_document(message: str, exit_status: int) -> dict[str, Any]:
     """What `check --json` prints when it cannot check: the error, and the exit status."""
     return {'error': message, 'exit_status': exit_status}
-
-
-def error_json(message: str, exit_status: int) -> str:
-    return json.dumps(error_document(message, exit_status), indent=2)
 
 
 FORMATS = ('table', 'json', 'openmetrics')

@@ -57,8 +57,7 @@ def start_discovery(base: Any, cli: Any, config: Config) -> Optional[Any]:
     return BackgroundHost.start(config.buses, base.conf.installroot)
 
 
-def plan_for(base: Any, config: Config, running: Optional[str] = None,
-             background: Optional[Any] = None) -> HookResult:
+def plan_for(base: Any, config: Config, background: Optional[Any] = None) -> HookResult:
     """The plan for base.transaction; an empty result when no kernel is involved.
 
     BACKGROUND: a background.BackgroundHost started earlier; collected only
@@ -73,8 +72,7 @@ def plan_for(base: Any, config: Config, running: Optional[str] = None,
     no_fetch = 'dnf runs from its cache only (-C); run it without -C to judge them' \
         if base.conf.cacheonly else None
     return judge_transaction(config, base.conf.installroot, Dnf4Lookup(base.sack, base),
-                             forward, backward, base.conf.cachedir, running, background,
-                             no_fetch)
+                             forward, backward, base.conf.cachedir, background, no_fetch)
 
 
 def packages_to_add(base: Any, cli: Any, config: Config,

@@ -175,12 +175,9 @@ def installed_release_packages(root, kvers):
     lookups on the rpmdb (one per directory of the release), not a scan of
     every installed package.
     """
-    try:
-        import rpm
-    except ImportError:
+    rpm, ts = _open_rpmdb(root)
+    if ts is None:
         return None
-    ts = rpm.TransactionSet(root or '/')
-    ts.setVSFlags(getattr(rpm, '_RPMVSF_NOSIGNATURES', 0) | getattr(rpm, '_RPMVSF_NODIGESTS', 0))
     result = {}
     for kver in kvers:
         found = {}
@@ -211,12 +208,9 @@ def split_nevra(nevra):
 def installed_nevras(root, nevras):
     """Which of NEVRAS (name-[epoch:]version-release.arch) are installed in ROOT, or None
     without rpm's Python bindings.  One rpmdb name lookup each."""
-    try:
-        import rpm
-    except ImportError:
+    rpm, ts = _open_rpmdb(root)
+    if ts is None:
         return None
-    ts = rpm.TransactionSet(root or '/')
-    ts.setVSFlags(getattr(rpm, '_RPMVSF_NOSIGNATURES', 0) | getattr(rpm, '_RPMVSF_NODIGESTS', 0))
     present = []
     for nevra in nevras:
         name = split_nevra(nevra)[0]
@@ -228,6 +222,18 @@ def installed_nevras(root, nevras):
                 break
     ts.closeDB()
     return present
+
+
+def _open_rpmdb(root):
+    """(rpm, a TransactionSet on ROOT's rpmdb that checks no signatures), or (None, None)
+    when rpm's Python bindings are not on this interpreter."""
+    try:
+        import rpm
+    except ImportError:
+        return None, None
+    ts = rpm.TransactionSet(root or '/')
+    ts.setVSFlags(getattr(rpm, '_RPMVSF_NOSIGNATURES', 0) | getattr(rpm, '_RPMVSF_NODIGESTS', 0))
+    return rpm, ts
 
 
 def _text(value):

@@ -148,24 +148,19 @@ stdout:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kernelsplit.fleet.plugins.module_utils.kernelsplit import (
-    COMMON_ARGS, with_prefix, DNF_NAMES, CannotRun, dnf_global_args, installed_nevras, judged_kernel,
+    COMMON_ARGS, with_prefix, CannotRun, dnf_global_args, installed_nevras, judged_kernel,
     run_check, status_of)
 
 
-def install_argv(module, run, params, packages):
-    """The command that installs PACKAGES: the standalone command's fix when it ran the check
-    for the default kernel, else dnf (from the network: never cache-only)."""
+def install_argv(run, params, packages):
+    """The command that installs PACKAGES, with the program that ran the check: the
+    standalone command's fix (for I(kernel) when given), else dnf's install; from the
+    network either way, never cache-only."""
+    options = dnf_global_args(dict(params, cacheonly=False))
     if run.runner.kind == 'kernelsplit':
         kernel = ['--kernel', params['kernel']] if params.get('kernel') else []
-        return [run.runner.path, 'fix', '-y'] + dnf_global_args(dict(params, cacheonly=False)) \
-            + kernel
-    dnf = run.runner.path if run.runner.kind == 'dnf' else None
-    for name in DNF_NAMES:
-        dnf = dnf or module.get_bin_path(name)
-    if dnf is None:
-        raise CannotRun('dnf is not installed on this host')
-    return [dnf] + dnf_global_args(dict(params, cacheonly=False)) + \
-        ['install', '-y'] + list(packages)
+        return [run.runner.path, 'fix', '-y'] + options + kernel
+    return [run.runner.path] + options + ['install', '-y'] + list(packages)
 
 
 def main():
@@ -182,10 +177,7 @@ def main():
                   exit_status=before.doc.get('exit_status'), status=status_of(before.doc))
     if not packages:
         module.exit_json(changed=False, msg='nothing to install', **result)
-    try:
-        result['command'] = install_argv(module, before, params, packages)
-    except CannotRun as exc:
-        module.fail_json(msg=with_prefix(exc), changed=False, **result)
+    result['command'] = install_argv(before, params, packages)
     if module.check_mode:
         module.exit_json(changed=True, msg='would install %s' % ' '.join(packages), **result)
     rc, stdout, stderr = module.run_command(result['command'],
