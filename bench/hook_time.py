@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""Bench: the time dnf spends inside the plugin's hooks, this checkout against another.
+
+bench/upgrade.py measures the wall time the plugin adds to a whole dnf run;
+on a machine whose speed drifts, the pairs' differences scatter more than
+the plugin costs.  This measures what the plugin itself spends, inside the
+dnf process: dnf's plugin loading (Plugins._load) and every hook call
+(Plugins._caller: config, sack, resolved, including the re-resolve the
+plugin asks for), summed per run -- for this checkout and for OLD (another
+checkout, e.g. a `git worktree add` of an earlier commit), on the same roots
+as bench/upgrade.py's distro system, in rotating order, plugin off as well.
+
+Usage: bench/hook_time.py OLD [--rounds N] [--installs standard core-only no-kernel]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(BENCH), str(ROOT / 'tests'), str(ROOT / 'dnf-plugin-kernelsplit')]
+
+import distro  # noqa: E402
+import realdata  # noqa: E402
+import realkernel  # noqa: E402
+import kernelrepo  # noqa: E402
+import upgrade  # noqa: E402
+from dnf_kernelsplit.kmod import ModuleIndex  # noqa: E402
+from harness import DBPATH, PLUGIN_DIR, PYTHON, TESTBED_EXEC, Installroot  # noqa: E402
+
+# Loaded by dnf's interpreter through PYTHONPATH: times dnf's plugin machinery.
+SITECUSTOMIZE = '''
+import atexit, os, time
+_out = os.environ.get('KERNELSPLIT_HOOK_TIMES')
+if _out:
+    try:
+        import dnf.plugin as _plugin
+    except ImportError:            # not dnf (the testbed's own interpreter)
+        _plugin = None
+    if _plugin is not None:
+        _spent = {}
+        def _timed(name, real):
+            def wrapper(self, *args, **kwargs):
+                key = args[0] if name == 'call' else name
+                started = time.perf_counter()
+                try:
+                    return real(self, *args, **kwargs)
+                finally:
+                    _spent[key] = _spent.get(key, 0.0) + time.perf_counter() - started
+            return wrapper
+        _plugin.Plugins._caller = _timed('call', _plugin.Plugins._caller)
+        _plugin.Plugins._load = _timed('load', _plugin.Plugins._load)
+        def _write():
+            with open(_out, 'a') as out:
+                out.write(' '.join('%s=%.3f' % (k, v * 1000) for k, v in sorted(_spent.items()))
+                          + '\\n')
+        atexit.register(_write)
+'''
+ARGS = {'no-kernel': ('reinstall', 'distro-pkg-00001')}
+
+
+def hook_ms(lines: list[str]) -> list[float]:
+    """Per run, the milliseconds spent in the plugin machinery."""
+    return [sum(float(kv.split('=')[1]) for kv in line.split()) for line in lines if line.strip()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('old', type=Path, help='the other checkout')
+    parser.add_argument('--rounds', type=int, default=11)
+    parser.add_argument('--installs', nargs='+', default=['standard', 'core-only', 'no-kernel'],
+                        choices=[*upgrade.INSTALLS, 'no-kernel'])
+    args = parser.parse_args()
+    if not realdata.available():
+        print('bench/hook_time: no ../shared/realdata; nothing to measure')
+        return 0
+    old_plugin = args.old.resolve() / 'dnf-plugin-kernelsplit'
+    kernel = realkernel.fetch()
+    releases = [realkernel.split_release_from_real(kernel, '6.1.0', str(n), modalias_provides=True)
+                for n in (1, 2)]
+    work = Path(tempfile.mkdtemp(prefix='kernelsplit-hooks-', dir='/var/tmp'))
+    try:
+        kernel_repo = kernelrepo.build_repo(releases, work / 'kernel-repo')
+        d = upgrade.DISTRO
+        rpms = distro.installed_rpms(d['installed'], d['installed_files'])
+        repo = distro.repository(d['installed'], d['available'], d['files'], d['installed_files'])
+        devices = [dev for dev in realdata.udevadm_machines()['DELL_IDRAC']
+                   if dev.get('SUBSYSTEM') == 'pci']
+        with ModuleIndex.for_kernel(str(kernel.root), kernel.kver) as index:
+            umockdev, drivers = realdata.umockdev_from_udevadm(devices,
+                                                               lambda m: index.info(m).known)
+        host, host_drivers = work / 'host.umockdev', work / 'host.drivers'
+        host.write_text(umockdev)
+        host_drivers.write_text(drivers)
+        shim = work / 'shim'
+        shim.mkdir()
+        (shim / 'sitecustomize.py').write_text(SITECUSTOMIZE)
+        for plugin in (PLUGIN_DIR, old_plugin):
+            subprocess.run([PYTHON, '-m', 'compileall', '-q', str(plugin)], check=True)
+        print('%d rounds; ms inside dnf\'s plugin machinery per run (median)' % args.rounds)
+        for install in args.installs:
+            root = Installroot(work / install, {'kernel': kernel_repo, 'distro': repo})
+            distro.install_into(root.root, rpms, DBPATH)
+            root.install(*('%s-%s' % (name, releases[0].uname_r)
+                           for name in upgrade.INSTALLS.get(install, ['kernel'])))
+            root.dnf('makecache', plugin=False, check=True)
+            env = {k: v for k, v in root.env.items() if k != 'PYTHONDONTWRITEBYTECODE'}
+            # An old checkout may need PYTHONPATH to find its package (this one does not).
+            paths = {'off': str(shim), 'new': str(shim), 'old': '%s:%s' % (old_plugin, shim)}
+            times = {which: work / ('%s-%s' % (install, which)) for which in paths}
+
+            def command(which: str) -> list[str]:
+                dnf = root.dnf_command('-C', '--assumeno', *ARGS.get(install, ('upgrade',)),
+                                       plugin=which != 'off')
+                if which == 'old':
+                    dnf = [a.replace(str(PLUGIN_DIR), str(old_plugin)) for a in dnf]
+                return ['umockdev-run', '-d', str(host), '--', PYTHON, str(TESTBED_EXEC),
+                        str(host_drivers), '--'] + dnf
+            orders = [('off', 'old', 'new'), ('new', 'off', 'old'), ('old', 'new', 'off')]
+            for round_ in range(args.rounds + 1):       # the first round warms the caches
+                for which in orders[round_ % 3]:
+                    if round_ == 0:
+                        times[which].unlink(missing_ok=True)
+                    run_env = {**env, 'PYTHONPATH': paths[which],
+                               'KERNELSPLIT_HOOK_TIMES': str(times[which])}
+                    done = subprocess.run(command(which), env=run_env, capture_output=True,
+                                          text=True)
+                    if done.returncode not in (0, 1) or 'Failed loading plugin' in done.stderr:
+                        raise SystemExit('dnf failed (%s, %s): %s'
+                                         % (install, which, done.stderr[-500:]))
+                    if round_ == 0:
+                        times[which].unlink(missing_ok=True)
+            medians = {w: statistics.median(hook_ms(times[w].read_text().splitlines()))
+                       for w in times}
+            print('%-10s off %.1f ms, %s %.1f ms, this checkout %.1f ms: %+.1f ms'
+                  % (install, medians['off'], args.old, medians['old'], medians['new'],
+                     medians['new'] - medians['old']), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
