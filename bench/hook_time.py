@@ -32,43 +32,11 @@ import realdata  # noqa: E402
 import realkernel  # noqa: E402
 import kernelrepo  # noqa: E402
 import upgrade  # noqa: E402
+from hooktimes import hook_ms, shim as hook_shim  # noqa: E402
 from dnf_kernelsplit.kmod import ModuleIndex  # noqa: E402
 from harness import DBPATH, PLUGIN_DIR, PYTHON, TESTBED_EXEC, Installroot  # noqa: E402
 
-# Loaded by dnf's interpreter through PYTHONPATH: times dnf's plugin machinery.
-SITECUSTOMIZE = '''
-import atexit, os, time
-_out = os.environ.get('KERNELSPLIT_HOOK_TIMES')
-if _out:
-    try:
-        import dnf.plugin as _plugin
-    except ImportError:            # not dnf (the testbed's own interpreter)
-        _plugin = None
-    if _plugin is not None:
-        _spent = {}
-        def _timed(name, real):
-            def wrapper(self, *args, **kwargs):
-                key = args[0] if name == 'call' else name
-                started = time.perf_counter()
-                try:
-                    return real(self, *args, **kwargs)
-                finally:
-                    _spent[key] = _spent.get(key, 0.0) + time.perf_counter() - started
-            return wrapper
-        _plugin.Plugins._caller = _timed('call', _plugin.Plugins._caller)
-        _plugin.Plugins._load = _timed('load', _plugin.Plugins._load)
-        def _write():
-            with open(_out, 'a') as out:
-                out.write(' '.join('%s=%.3f' % (k, v * 1000) for k, v in sorted(_spent.items()))
-                          + '\\n')
-        atexit.register(_write)
-'''
 ARGS = {'no-kernel': ('reinstall', 'distro-pkg-00001')}
-
-
-def hook_ms(lines: list[str]) -> list[float]:
-    """Per run, the milliseconds spent in the plugin machinery."""
-    return [sum(float(kv.split('=')[1]) for kv in line.split()) for line in lines if line.strip()]
 
 
 def main() -> int:
@@ -99,9 +67,7 @@ def main() -> int:
         host, host_drivers = work / 'host.umockdev', work / 'host.drivers'
         host.write_text(umockdev)
         host_drivers.write_text(drivers)
-        shim = work / 'shim'
-        shim.mkdir()
-        (shim / 'sitecustomize.py').write_text(SITECUSTOMIZE)
+        shim = hook_shim(work / 'shim')
         for plugin in (PLUGIN_DIR, old_plugin):
             subprocess.run([PYTHON, '-m', 'compileall', '-q', str(plugin)], check=True)
         print('%d rounds; ms inside dnf\'s plugin machinery per run (median)' % args.rounds)
