@@ -29,11 +29,8 @@ sys.path[:0] = [str(BENCH), str(ROOT / 'tests'), str(ROOT / 'dnf-plugin-kernelsp
 
 import distro  # noqa: E402
 import realdata  # noqa: E402
-import realkernel  # noqa: E402
-import kernelrepo  # noqa: E402
 import upgrade  # noqa: E402
 from hooktimes import hook_ms, shim as hook_shim  # noqa: E402
-from dnf_kernelsplit.kmod import ModuleIndex  # noqa: E402
 from harness import DBPATH, PLUGIN_DIR, PYTHON, TESTBED_EXEC, Installroot  # noqa: E402
 
 ARGS = {'no-kernel': ('reinstall', 'distro-pkg-00001')}
@@ -50,31 +47,19 @@ def main() -> int:
         print('bench/hook_time: no ../shared/realdata; nothing to measure')
         return 0
     old_plugin = args.old.resolve() / 'dnf-plugin-kernelsplit'
-    kernel = realkernel.fetch()
-    releases = [realkernel.split_release_from_real(kernel, '6.1.0', str(n), modalias_provides=True)
-                for n in (1, 2)]
     work = Path(tempfile.mkdtemp(prefix='kernelsplit-hooks-', dir='/var/tmp'))
     try:
-        kernel_repo = kernelrepo.build_repo(releases, work / 'kernel-repo')
-        d = upgrade.DISTRO
-        rpms = distro.installed_rpms(d['installed'], d['installed_files'])
-        repo = distro.repository(d['installed'], d['available'], d['files'], d['installed_files'])
-        devices = [dev for dev in realdata.udevadm_machines()['DELL_IDRAC']
-                   if dev.get('SUBSYSTEM') == 'pci']
-        with ModuleIndex.for_kernel(str(kernel.root), kernel.kver) as index:
-            umockdev, drivers = realdata.umockdev_from_udevadm(devices,
-                                                               lambda m: index.info(m).known)
-        host, host_drivers = work / 'host.umockdev', work / 'host.drivers'
-        host.write_text(umockdev)
-        host_drivers.write_text(drivers)
+        bed = upgrade.testbed(work)
+        host, host_drivers = bed.host, bed.host_drivers
         shim = hook_shim(work / 'shim')
         for plugin in (PLUGIN_DIR, old_plugin):
             subprocess.run([PYTHON, '-m', 'compileall', '-q', str(plugin)], check=True)
         print('%d rounds; ms inside dnf\'s plugin machinery per run (median)' % args.rounds)
         for install in args.installs:
-            root = Installroot(work / install, {'kernel': kernel_repo, 'distro': repo})
-            distro.install_into(root.root, rpms, DBPATH)
-            root.install(*('%s-%s' % (name, releases[0].uname_r)
+            root = Installroot(work / install,
+                               {'kernel': bed.kernel_repo, 'distro': bed.distro_repo})
+            distro.install_into(root.root, bed.distro_rpms, DBPATH)
+            root.install(*('%s-%s' % (name, bed.releases[0].uname_r)
                            for name in upgrade.INSTALLS.get(install, ['kernel'])))
             root.dnf('makecache', plugin=False, check=True)
             env = {k: v for k, v in root.env.items() if k != 'PYTHONDONTWRITEBYTECODE'}

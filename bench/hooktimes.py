@@ -43,9 +43,11 @@ if _out:
 
 
 def shim(directory: Path) -> Path:
-    """DIRECTORY, holding the sitecustomize.py to put on dnf's PYTHONPATH."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / 'sitecustomize.py').write_text(SITECUSTOMIZE)
+    """DIRECTORY, holding the sitecustomize.py to put on dnf's PYTHONPATH (written once)."""
+    target = directory / 'sitecustomize.py'
+    if not target.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        target.write_text(SITECUSTOMIZE)
     return directory
 
 

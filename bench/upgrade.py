@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any, NamedTuple
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -68,6 +69,41 @@ INSTALLS = {'standard': ['kernel'], 'core-only': ['kernel-core'],
 # goes (dnf reads its metadata again, with or without the plugin), and before
 # each run with the plugin its exact-mode answers go.
 FIRST_RUN = 'core-only'
+
+
+class Testbed(NamedTuple):
+    """What every measured root shares (testbed())."""
+    kernel: realkernel.RealKernel
+    releases: list              # the two kernelrepo releases of the real kernel's split
+    kernel_repo: Path
+    distro_rpms: Any            # distro.installed_rpms()
+    distro_repo: Path
+    host: Path                  # the umockdev description of the machine
+    host_drivers: Path          # its drivers file, for testbed_exec.py
+    emulated: int               # devices in it
+
+
+def testbed(work: Path, machine: str = 'DELL_IDRAC', all_devices: bool = False) -> Testbed:
+    """In WORK: the kernel repository (two releases of the real kernel's split, kmod() and
+    modalias() provides), the distribution-sized system, and MACHINE's hardware (its PCI
+    functions unless ALL_DEVICES).  Shared with bench/hook_time.py."""
+    kernel = realkernel.fetch()
+    releases = [realkernel.split_release_from_real(kernel, '6.1.0', str(n), modalias_provides=True)
+                for n in (1, 2)]
+    kernel_repo = kernelrepo.build_repo(releases, work / 'kernel-repo')
+    distro_rpms = distro.installed_rpms(DISTRO['installed'], DISTRO['installed_files'])
+    distro_repo = distro.repository(DISTRO['installed'], DISTRO['available'], DISTRO['files'],
+                                    DISTRO['installed_files'])
+    devices = realdata.udevadm_machines()[machine]
+    if not all_devices:
+        devices = [d for d in devices if d.get('SUBSYSTEM') == 'pci']
+    with ModuleIndex.for_kernel(str(kernel.root), kernel.kver) as index:
+        umockdev, drivers = realdata.umockdev_from_udevadm(devices, lambda m: index.info(m).known)
+    host, host_drivers = work / 'host.umockdev', work / 'host.drivers'
+    host.write_text(umockdev)
+    host_drivers.write_text(drivers)
+    return Testbed(kernel, releases, kernel_repo, distro_rpms, distro_repo, host, host_drivers,
+                   umockdev.count('\nP: ') + 1)
 
 
 def timed(command: list[str], env: dict[str, str], report: Path) -> tuple[float, float, int]:
@@ -149,26 +185,13 @@ def main() -> int:
         print('bench/upgrade: no ../shared/realdata; nothing to measure')
         return 0
 
-    kernel = realkernel.fetch()
-    releases = [realkernel.split_release_from_real(kernel, '6.1.0', str(n), modalias_provides=True)
-                for n in (1, 2)]
+    work = Path(tempfile.mkdtemp(prefix='kernelsplit-bench-', dir='/var/tmp'))
+    bed = testbed(work, args.machine, args.all_devices)
+    kernel, releases, kernel_repo = bed.kernel, bed.releases, bed.kernel_repo
+    distro_rpms, distro_repo = bed.distro_rpms, bed.distro_repo
+    host, host_drivers, emulated = bed.host, bed.host_drivers, bed.emulated
     old = releases[0].uname_r
     modules = sum(len(p.modules) for p in releases[0].packages)
-    work = Path(tempfile.mkdtemp(prefix='kernelsplit-bench-', dir='/var/tmp'))
-    kernel_repo = kernelrepo.build_repo(releases, work / 'kernel-repo')
-    distro_rpms = distro.installed_rpms(DISTRO['installed'], DISTRO['installed_files'])
-    distro_repo = distro.repository(DISTRO['installed'], DISTRO['available'], DISTRO['files'],
-                                    DISTRO['installed_files'])
-
-    devices = realdata.udevadm_machines()[args.machine]
-    if not args.all_devices:
-        devices = [d for d in devices if d.get('SUBSYSTEM') == 'pci']
-    with ModuleIndex.for_kernel(str(kernel.root), kernel.kver) as index:
-        umockdev, drivers = realdata.umockdev_from_udevadm(devices, lambda m: index.info(m).known)
-    host, host_drivers = work / 'host.umockdev', work / 'host.drivers'
-    host.write_text(umockdev)
-    host_drivers.write_text(drivers)
-    emulated = umockdev.count('\nP: ') + 1
 
     # As the RPM ships it: byte-compiled, so no run pays for compiling the plugin.
     subprocess.run([PYTHON, '-m', 'compileall', '-q', str(ROOT / 'dnf-plugin-kernelsplit')],
