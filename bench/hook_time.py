@@ -9,8 +9,17 @@ dnf process: dnf's plugin loading (Plugins._load) and every hook call
 plugin asks for), summed per run -- for this checkout and for OLD (another
 checkout, e.g. a `git worktree add` of an earlier commit), on the same roots
 as bench/upgrade.py's distro system, in rotating order, plugin off as well.
+Each run's wall time (testbed_exec.py) is kept too: the medians of each
+round's differences to the run without the plugin show what the plugin costs
+outside its hooks (the background child's share of the machine, say).
 
-Usage: bench/hook_time.py OLD [--rounds N] [--installs standard core-only no-kernel]
+"core-only-first" is core-only as the first run after a new kernel reached
+its repository finds it: dnf's parsed copy of the kernel repository and the
+plugin's cached answers are removed before each run, as bench/upgrade.py's
+first-run row does.
+
+Usage: bench/hook_time.py OLD [--rounds N]
+                          [--installs standard core-only core-only-first no-kernel]
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ def main() -> int:
     parser.add_argument('old', type=Path, help='the other checkout')
     parser.add_argument('--rounds', type=int, default=11)
     parser.add_argument('--installs', nargs='+', default=['standard', 'core-only', 'no-kernel'],
-                        choices=[*upgrade.INSTALLS, 'no-kernel'])
+                        choices=[*upgrade.INSTALLS, 'core-only-first', 'no-kernel'])
     args = parser.parse_args()
     if not realdata.available():
         print('bench/hook_time: no ../shared/realdata; nothing to measure')
@@ -52,20 +61,24 @@ def main() -> int:
         bed = upgrade.testbed(work)
         host, host_drivers = bed.host, bed.host_drivers
         shim = hook_shim(work / 'shim')
+        wall = work / 'wall'
         for plugin in (PLUGIN_DIR, old_plugin):
             subprocess.run([PYTHON, '-m', 'compileall', '-q', str(plugin)], check=True)
         print('%d rounds; ms inside dnf\'s plugin machinery per run (median)' % args.rounds)
         for install in args.installs:
             root = Installroot(work / install,
                                {'kernel': bed.kernel_repo, 'distro': bed.distro_repo})
+            first_run = install == 'core-only-first'
             distro.install_into(root.root, bed.distro_rpms, DBPATH)
             root.install(*('%s-%s' % (name, bed.releases[0].uname_r)
-                           for name in upgrade.INSTALLS.get(install, ['kernel'])))
+                           for name in upgrade.INSTALLS.get(
+                               'core-only' if first_run else install, ['kernel'])))
             root.dnf('makecache', plugin=False, check=True)
             env = {k: v for k, v in root.env.items() if k != 'PYTHONDONTWRITEBYTECODE'}
             # An old checkout may need PYTHONPATH to find its package (this one does not).
             paths = {'off': str(shim), 'new': str(shim), 'old': '%s:%s' % (old_plugin, shim)}
             times = {which: work / ('%s-%s' % (install, which)) for which in paths}
+            walls: dict[str, list[float]] = {which: [] for which in paths}
 
             def command(which: str) -> list[str]:
                 dnf = root.dnf_command('-C', '--assumeno', *ARGS.get(install, ('upgrade',)),
@@ -79,20 +92,34 @@ def main() -> int:
                 for which in orders[round_ % 3]:
                     if round_ == 0:
                         times[which].unlink(missing_ok=True)
+                    if first_run:
+                        cachedir = root.root / 'var/cache/dnf'
+                        for parsed in cachedir.glob('kernel*.solv*'):
+                            parsed.unlink()
+                        shutil.rmtree(cachedir / 'kernelsplit', ignore_errors=True)
                     run_env = {**env, 'PYTHONPATH': paths[which],
                                'KERNELSPLIT_HOOK_TIMES': str(times[which])}
-                    done = subprocess.run(command(which), env=run_env, capture_output=True,
-                                          text=True)
+                    done = subprocess.run(command(which), capture_output=True, text=True,
+                                          env={**run_env, 'KERNELSPLIT_MEASURE': str(wall)})
                     if done.returncode not in (0, 1) or 'Failed loading plugin' in done.stderr:
                         raise SystemExit('dnf failed (%s, %s): %s'
                                          % (install, which, done.stderr[-500:]))
                     if round_ == 0:
                         times[which].unlink(missing_ok=True)
+                    else:
+                        walls[which].append(float(wall.read_text().split()[0]))
             medians = {w: statistics.median(hook_ms(times[w].read_text().splitlines()))
                        for w in times}
             print('%-10s off %.1f ms, %s %.1f ms, this checkout %.1f ms: %+.1f ms'
                   % (install, medians['off'], args.old, medians['old'], medians['new'],
-                     medians['new'] - medians['old']), flush=True)
+                     medians['new'] - medians['old']))
+            off = walls['off']
+            print('%-10s wall: off %.3f s; over off, median of the rounds: old %+.1f ms, '
+                  'this checkout %+.1f ms' % (
+                      '', statistics.median(off),
+                      1000 * statistics.median(o - f for o, f in zip(walls['old'], off)),
+                      1000 * statistics.median(n - f for n, f in zip(walls['new'], off))),
+                  flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
