@@ -25,6 +25,10 @@ Measured:
               fetching and reading took (target: reading at most 1 s per
               100 MB of compressed payload), and the wall time it added
               beyond the download (plugin on vs off, same metadata);
+  floor       liblzma alone decompressing the modules of the packages read,
+              one thread, nothing else done: what exact reading (libkmod
+              finds .modinfo by the section table at a module's end) cannot
+              go below, per 100 MB of payload on one CPU and on all of them;
   second run  the same command on the same metadata, the plugin's cache warm,
               with `-C`: dnf's metadata and the package cache as they are,
               as in any run within the repository's metadata_expire (Fedora:
@@ -60,6 +64,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -273,6 +278,30 @@ INSPECT_RE = re.compile(r'kernelsplit: inspect: read (\S+) \(([\d.]+) MB (fetche
                         r'package cache) in (\d+) ms\) in (\d+) ms')
 
 
+def decompression_floor(package_files: list[Path]) -> dict:
+    """What exact reading cannot go below: liblzma (Python's lzma) decompressing the
+    PACKAGE_FILES' modules whole, on one thread, with nothing else read; per 100 MB
+    of the package files, on one CPU and spread over this machine's CPUs."""
+    import lzma
+    from dnf_kernelsplit.payload import _cpio_entries
+    modules = []
+    for package in package_files:
+        cpio = subprocess.Popen(['rpm2cpio', str(package)], stdout=subprocess.PIPE)
+        modules += [data for path, data in _cpio_entries(cpio.stdout)
+                    if path.endswith('.ko.xz') and data]
+        cpio.stdout.close()
+        cpio.wait()
+    start = time.perf_counter()
+    plain = sum(len(lzma.decompress(data)) for data in modules)
+    seconds = time.perf_counter() - start
+    size = sum(package.stat().st_size for package in package_files)
+    cpus = len(os.sched_getaffinity(0))
+    return {'modules': len(modules), 'elf_mb': round(plain / 1e6, 1),
+            'one_cpu_s': round(seconds, 2), 'cpus': cpus,
+            's_per_100mb_one_cpu': round(seconds / size * 1e8, 2),
+            's_per_100mb_all_cpus': round(seconds / size * 1e8 / cpus, 2)}
+
+
 def run(root: Installroot, host: Path, drivers: Path, plugin: bool, work: Path,
         verbose: bool = False, hook_times: Optional[Path] = None, cacheonly: bool = False
         ) -> tuple[float, subprocess.CompletedProcess]:
@@ -352,6 +381,8 @@ def main() -> int:
             reads.append(read)
         read = reads[len(reads) // 2]
         fetched_mb = sum(mb for _, mb, how, _, _ in read if how == 'fetched')
+        read_files = [next(cache.rglob(name + '.rpm')) for name, _, _, _, _ in read]
+        floor = decompression_floor(read_files)
         read_ms = [statistics.median(r[i][4] for r in reads) for i in range(len(read))]
         fetch_ms = [statistics.median(r[i][3] for r in reads) for i in range(len(read))]
         payload_mb = sum(mb for _, mb, _, _, _ in read)
@@ -400,6 +431,7 @@ def main() -> int:
                                      'read_ms': r} for (p, mb, how, _, _), f, r
                                     in zip(read, fetch_ms, read_ms)],
                       'fetched_mb': round(fetched_mb, 1),
+                      'decompression_floor': floor,
                       'read_s_per_100mb': round(sum(read_ms) / 1000 / payload_mb * 100, 2)
                       if payload_mb else None,
                       'wall_off_s': round(statistics.median(offs), 3),
@@ -422,10 +454,15 @@ def main() -> int:
           ' wall off %.3f s, on %.3f s: +%.3f s beyond the download'
           % (first['fetched_mb'], first['read_s_per_100mb'] or 0, TARGET_READ_S_PER_100MB,
              first['wall_off_s'], first['wall_on_s'], first['added_beyond_download_s']))
+    floor = first['decompression_floor']
+    print('  floor       liblzma alone on the %d .ko.xz read (%.1f MB of ELF): %.2f s on one CPU, '
+          '%.2f s per 100 MB of payload; %.2f s per 100 MB on all %d CPUs'
+          % (floor['modules'], floor['elf_mb'], floor['one_cpu_s'], floor['s_per_100mb_one_cpu'],
+             floor['s_per_100mb_all_cpus'], floor['cpus']))
     for key, label in (('second_run', 'second run   '), ('second_run_asking_the_server',
                                                        '  without -C ')):
         second = figures[key]
-        print('%s +%.1f ms (%+.1f%%) on %.3f s%s, median of %d pairs (quartiles %+.1f..%+.1f); '
+        print('%s %+.1f ms (%+.1f%%) on %.3f s%s, median of %d pairs (quartiles %+.1f..%+.1f); '
               'inside dnf\'s plugin machinery %.1f ms (%.1f%%)'
               % (label, second['overhead_ms'], second['overhead_pct'], second['wall_off_s'],
                  ' (target <= 5%)' if key == 'second_run' else '', second['rounds'],
