@@ -185,8 +185,11 @@ def dnf_base(installroot: Installroot, load_available: bool = True):
     """A dnf.Base (the Python API, in this process) on INSTALLROOT, its sack filled."""
     import dnf
     import rpm
-    rpm.addMacro('_dbpath', DBPATH)      # what .rpmmacros says for the CLI runs
     base = dnf.Base()
+    # What .rpmmacros says for the CLI runs; after dnf.Base(), whose first
+    # construction in a process has rpm read its configuration again (a macro
+    # added before it is gone, and that first Base saw an empty rpmdb).
+    rpm.addMacro('_dbpath', DBPATH)
     base.conf.read(str(installroot.conf))
     base.conf.installroot = str(installroot.root)
     base.conf.releasever = '1'

@@ -168,3 +168,30 @@ def test_what_is_a_kernel_and_what_only_ships_into_one(make_root):
         assert not declares_kernel(Dnf4Lookup(base.sack), kmod, '6.9.1-1.x86_64')
     finally:
         base.close()
+
+
+def test_installed_owners_from_the_rpmdb_index_are_hawkeys(make_root):
+    """The owners of exact paths come from rpm's Basenames index (a dnf.Base at hand),
+    and are the packages hawkey's file filter finds: several kernels, a kmod sharing
+    their directories, directories, a path nobody owns, a root where rpm cannot look."""
+    root = make_root('split', 'thirdparty')
+    root.install('kernel-6.8.0-1.x86_64', 'kernel-core-6.9.1-1.x86_64', 'kmod-foo')
+    base = dnf_base(root)
+    try:
+        with_rpmdb, hawkey_only = Dnf4Lookup(base.sack, base), Dnf4Lookup(base.sack)
+        cases = [[], ['/nowhere/at/all']]
+        for kver in ('6.8.0-1.x86_64', '6.9.1-1.x86_64'):
+            cases += [['/lib/modules/%s/vmlinuz' % kver, '/lib/modules/%s/modules.builtin' % kver],
+                      ['/lib/modules/%s' % kver], ['/lib/modules/%s/extra' % kver],
+                      ['/lib/modules/%s/extra/foo.ko' % kver, '/lib/modules/%s/vmlinuz' % kver]]
+        seen = set()
+        for paths in cases:
+            by_rpm = with_rpmdb.rpmdb_owners(paths)
+            assert by_rpm == hawkey_only.installed_owners(paths), paths
+            assert with_rpmdb.installed_owners(paths) == by_rpm
+            seen.update(p.name for p in by_rpm)
+        assert {'kernel-core', 'kmod-foo'} <= seen
+        base.conf.installroot = str(root.base / 'no-such-root')
+        assert with_rpmdb.rpmdb_owners(cases[2]) is None     # rpm cannot open it: hawkey asked
+    finally:
+        base.close()
