@@ -133,6 +133,8 @@ def main() -> int:
     parser.add_argument('--keep', action='store_true', help='keep the roots (to profile)')
     parser.add_argument('--inside', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 2:
+        parser.error('--rounds: at least 2 (the pairs\' quartiles need two)')
     if args.inside:
         return inside(args.inside)
 

@@ -328,6 +328,8 @@ def main() -> int:
     parser.add_argument('--keep', action='store_true',
                         help='keep the installroot and repository (their directory is printed)')
     args = parser.parse_args()
+    if args.rounds < 2:
+        parser.error('--rounds: at least 2 (the pairs\' quartiles need two)')
     if not realdata.available():
         print('bench/inspect_mode: no ../shared/realdata; nothing to measure')
         return 0
