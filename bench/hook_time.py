@@ -93,10 +93,7 @@ def main() -> int:
                     if round_ == 0:
                         times[which].unlink(missing_ok=True)
                     if first_run:
-                        cachedir = root.root / 'var/cache/dnf'
-                        for parsed in cachedir.glob('kernel*.solv*'):
-                            parsed.unlink()
-                        shutil.rmtree(cachedir / 'kernelsplit', ignore_errors=True)
+                        upgrade.forget_kernel_metadata(root)
                     run_env = {**env, 'PYTHONPATH': paths[which],
                                'KERNELSPLIT_HOOK_TIMES': str(times[which])}
                     done = subprocess.run(command(which), capture_output=True, text=True,

@@ -114,10 +114,18 @@ def timed(command: list[str], env: dict[str, str], report: Path) -> tuple[float,
     return float(wall), int(rss_kib) / 1024.0, done.returncode
 
 
+def forget_kernel_metadata(root: Installroot) -> None:
+    """As if the kernel repository's metadata were new: dnf's parsed copy of it and the
+    plugin's cached answers go, so the next run reads both again."""
+    cachedir = root.root / 'var/cache/dnf'
+    for parsed in cachedir.glob('kernel*.solv*'):
+        parsed.unlink()
+    shutil.rmtree(cachedir / 'kernelsplit', ignore_errors=True)
+
+
 def measure(root: Installroot, host: Path, drivers: Path, rounds: int, work: Path,
             dnf_args: tuple[str, ...] = ('upgrade',), first_run: bool = False) -> dict:
     """FIRST_RUN: as if the kernel repository's metadata were new to every run."""
-    cachedir = root.root / 'var/cache/dnf'
     env = {k: v for k, v in root.env.items() if k != 'PYTHONDONTWRITEBYTECODE'}
 
     def command(plugin: bool) -> list[str]:
@@ -134,9 +142,7 @@ def measure(root: Installroot, host: Path, drivers: Path, rounds: int, work: Pat
         # machine's speed drifts (a shared VM), a pair's two runs share it.
         for plugin in ((False, True) if round_ % 2 == 0 else (True, False)):
             if first_run:
-                for parsed in cachedir.glob('kernel*.solv*'):
-                    parsed.unlink()
-                shutil.rmtree(cachedir / 'kernelsplit', ignore_errors=True)
+                forget_kernel_metadata(root)
             wall, rss, status = timed(command(plugin), env, work / 'measure')
             if status not in (0, 1):            # --assumeno exits 1 after the summary
                 raise SystemExit('dnf failed (%d): %s' % (status, shown.stderr))
