@@ -31,9 +31,13 @@ class Host:
     """Emulated hardware: an umockdev device file and its driver -> module links.
 
     DRIVERS: another .drivers file for the same devices (say, with drivers built in).
+    UEVENT_SEQNUM: the kernel's uevent counter (/sys/kernel/uevent_seqnum, which every
+    real kernel has) to start the testbed with; None leaves it out, as a kernel before
+    4.14 or a sysfs without it would (the device listing is then never kept).
     """
     name: str
     drivers_name: Optional[str] = None
+    uevent_seqnum: Optional[int] = None
 
     @property
     def umockdev(self) -> Path:
@@ -44,8 +48,9 @@ class Host:
         return HOSTS / ('%s.drivers' % (self.drivers_name or self.name))
 
     def wrap(self, command: Sequence[str]) -> list[str]:
+        seqnum = [] if self.uevent_seqnum is None else ['--uevent-seqnum=%d' % self.uevent_seqnum]
         return ['umockdev-run', '-d', str(self.umockdev), '--',
-                PYTHON, str(TESTBED_EXEC), str(self.drivers), '--'] + list(command)
+                PYTHON, str(TESTBED_EXEC), *seqnum, str(self.drivers), '--'] + list(command)
 
 
 @dataclass

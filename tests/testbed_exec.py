@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Finish an umockdev testbed, then exec a command in it.
 
-    umockdev-run -d HOST.umockdev -- testbed_exec.py HOST.drivers -- COMMAND...
+    umockdev-run -d HOST.umockdev -- testbed_exec.py [--uevent-seqnum=N] HOST.drivers -- COMMAND...
 
 A .umockdev file records devices, whose `driver` links point at
 /sys/bus/BUS/drivers/DRIVER; it cannot record the driver directories
@@ -9,6 +9,9 @@ themselves.  This adds them with the `module` link the kernel makes for a
 driver (../../../../module/MODULE), as read from HOST.drivers, so libudev and
 the code under test see the same layout as on a real machine.  Lines:
 `BUS/DRIVER MODULE`; MODULE `-` makes a driver without a module link.
+--uevent-seqnum=N writes /sys/kernel/uevent_seqnum, the counter of the
+kernel's uevents; a test that changes the testbed afterwards writes it again
+as the kernel would (one more for each device added, removed, bound, unbound).
 
 With KERNELSPLIT_MEASURE=FILE in the environment the command runs as a child
 instead of replacing this process, and FILE receives its wall seconds and
@@ -44,8 +47,13 @@ def main(argv: list[str]) -> None:
     if not testbed or '--' not in argv:
         sys.exit('usage: umockdev-run -d F -- testbed_exec.py DRIVERS -- COMMAND...')
     split = argv.index('--')
-    for drivers_file in argv[1:split]:
-        finish(testbed, drivers_file)
+    for argument in argv[1:split]:
+        if argument.startswith('--uevent-seqnum='):
+            os.makedirs(os.path.join(testbed, 'sys', 'kernel'), exist_ok=True)
+            with open(os.path.join(testbed, 'sys', 'kernel', 'uevent_seqnum'), 'w') as out:
+                out.write('%d\n' % int(argument.split('=', 1)[1]))
+        else:
+            finish(testbed, argument)
     command = argv[split + 1:]
     measure = os.environ.pop('KERNELSPLIT_MEASURE', None)
     if not measure:
