@@ -26,6 +26,8 @@ NEW = '6.9.1-1.x86_64'
 VF = '0000:3b:02.1'
 VF_SYSFS = '/sys/devices/pci0000:3a/0000:3a:00.0/0000:3b:02.1'
 KEPT = '/run/kernelsplit/devices'
+# A session's step: the VF goes, and the kernel is not told (the uevent count stands).
+REMOVE_VF = ('sh', 'rm -r "$TESTBED%s"' % VF_SYSFS[len('/sys'):])
 
 
 def session(root, host, steps, out_dir, prefix=(), env=None):
@@ -61,8 +63,7 @@ def test_the_listing_is_kept_until_the_kernel_announces_a_change(make_root, tmp_
     root.install('kernel-core-' + NEW)
     out = session(root, Host('baremetal-sriov', uevent_seqnum=4711), [
         ('check', 'first'),
-        # the VF goes, and the kernel is not told: the listing kept is used
-        ('sh', 'rm -r "$TESTBED%s"' % VF_SYSFS[len('/sys'):]),
+        REMOVE_VF,      # the listing kept is used
         ('check', 'unannounced'),
         # the kernel counts the removal
         ('sh', 'echo 4712 > "$TESTBED/kernel/uevent_seqnum"'),
@@ -98,7 +99,7 @@ def test_without_the_kernels_counter_nothing_is_kept(make_root, tmp_path):
     root.install('kernel-core-' + NEW)
     out = session(root, Host('baremetal-sriov'), [
         ('check', 'first'),
-        ('sh', 'rm -r "$TESTBED%s"' % VF_SYSFS[len('/sys'):]),
+        REMOVE_VF,
         ('check', 'second'),
     ], tmp_path / 'out')
     assert VF in slots(out['first'])
@@ -111,7 +112,7 @@ def test_a_kept_listing_not_this_users_or_damaged_is_listed_again(make_root, tmp
     root.install('kernel-core-' + NEW)
     out = session(root, Host('baremetal-sriov', uevent_seqnum=77), [
         ('check', 'first'),
-        ('sh', 'rm -r "$TESTBED%s"' % VF_SYSFS[len('/sys'):]),
+        REMOVE_VF,
         # another user's file in its place: not believed
         ('sh', 'chown nobody %s' % KEPT),
         ('check', 'foreign'),
@@ -146,7 +147,7 @@ def test_a_user_keeps_the_listing_in_their_runtime_directory_only(repos):
         for env, kept in (({}, False), ({'XDG_RUNTIME_DIR': str(runtime)}, True)):
             out = session(root, Host('baremetal-sriov', uevent_seqnum=9), [
                 ('check', 'first'),
-                ('sh', 'rm -r "$TESTBED%s"' % VF_SYSFS[len('/sys'):]),
+                REMOVE_VF,
                 ('check', 'second'),
             ], base / ('out-%s' % kept), prefix=AS_NOBODY, env=env)
             assert VF in slots(out['first'])

@@ -29,7 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs every dnf run
     from typing import Any, Iterable, Optional
 
-from .hardware import Device, Discovery, discover
+from .hardware import Device, Discovery, Said, discover
 
 logger = logging.getLogger('dnf.plugin')
 
@@ -74,17 +74,6 @@ def listing_from_bytes(data: bytes) -> tuple[Listing, list[tuple[int, str]]]:
         [(int(level), str(text)) for level, text in fields['messages']]
 
 
-class _Collect(logging.Handler):
-    """Keeps the child's log messages and their levels, for the parent to log."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: list[tuple[int, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append((record.levelno, record.getMessage()))
-
-
 def _die_with_parent(parent: int) -> None:
     """Have the kernel SIGKILL this process when the thread that started it ends
     (dnf killed, crashed or done), so no child outlives dnf."""
@@ -104,7 +93,7 @@ def _child_main() -> None:
     none); the Listing marshalled on stdout."""
     parent, buses, root = sys.argv[1:4]
     _die_with_parent(int(parent))
-    collect = _Collect()
+    collect = Said(logging.DEBUG)      # for the parent to log
     logger.addHandler(collect)
     logger.setLevel(logging.DEBUG)
     discovery = discover(None if buses == _ALL_BUSES else frozenset(buses.split(',')))

@@ -266,7 +266,7 @@ def discover(buses: Optional[frozenset[str]] = None,
         return Discovery((), 'udev cannot list devices (%s)' % exc)
     if not directory:
         return Discovery(devices_from_udev(enumeration, buses))
-    said = _Said()
+    said = Said()
     logger.addHandler(said)
     try:
         devices = devices_from_udev(enumeration)      # every bus: the listing is kept whole
@@ -293,11 +293,12 @@ _LISTING_MAX_BYTES = 16 << 20      # ~300 bytes a device
 _BIND_UEVENTS_SINCE = (4, 14)
 
 
-class _Said(logging.Handler):
-    """What listing the devices said (its warnings), to say again when it is reused."""
+class Said(logging.Handler):
+    """Log messages and their levels, kept to be logged again: what listing the devices
+    said, when the listing is reused; what background.py's child said, in dnf."""
 
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
+    def __init__(self, level: int = logging.INFO) -> None:
+        super().__init__(level)
         self.messages: list[tuple[int, str]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
