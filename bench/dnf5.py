@@ -10,14 +10,18 @@ Debian sid chroot of tests/sidchroot.py.
 
 `dnf5 -C --assumeno upgrade` runs with kernelsplit.actions in dnf5's
 actions.d and without it, in back-to-back pairs (alternating which goes
-first); tests/testbed_exec.py times the dnf5 process itself.  The overhead is
+first), every run in one umockdev session, as on one boot of a machine.  The overhead is
 the median of the pairs' differences, over the median run without the guard.
 Installed: "standard" is `kernel` (core + drivers: the guard stops the
 upgrade, naming kernel-drivers-gpu for the server's Matrox VGA), "core-only"
 is kernel-core alone (exact mode: the guard stops it naming three packages),
 "complete" has kernel-drivers-gpu too (the upgrade brings every package the
-hardware needs: the guard checks and lets it through).  "no kernel" is
-`dnf5 reinstall distro-pkg-00001`: the shell gate alone.
+hardware needs: the guard checks and lets it through).  Each of these runs
+twice: with the device listing kept from the run before (the machine's
+/sys/kernel/uevent_seqnum unchanged, as on every run but the first after a
+boot or a hardware change), and as the first run, the kept listing removed
+before every run.  "no kernel" is `dnf5 reinstall distro-pkg-00001`: the
+shell gate alone.
 Targets: at most 5% with a kernel, at most 2% without.
 
 The dnf_kernelsplit package runs from a copy byte-compiled by the chroot's
@@ -47,28 +51,34 @@ DISTRO = dict(installed=1000, installed_files=164, available=60000, files=52)
 INSTALLS = {'standard': ['kernel'], 'core-only': ['kernel-core'],
             'complete': ['kernel', 'kernel-drivers-gpu']}
 ACTIONS = '/etc/dnf/libdnf5-plugins/actions.d/kernelsplit.actions'
+KEPT_LISTING = '/run/kernelsplit/devices'      # hardware.listing_directory(), as root
+UEVENT_SEQNUM = 5418         # the R820's count after booting, near enough: any will do
 TARGET_KERNEL, TARGET_NO_KERNEL = 5.0, 2.0
 
 
 # --- inside the chroot ----------------------------------------------------------------
 
-def _timed(command: list[str], env: dict, report: Path) -> tuple[float, int]:
-    done = subprocess.run(command, env={**env, 'KERNELSPLIT_MEASURE': str(report)},
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return float(report.read_text().split()[0]), done.returncode
+def _timed(command: list[str], env: dict) -> tuple[float, int]:
+    """The wall seconds and exit status of COMMAND."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    _, status, _ = os.wait4(child.pid, 0)
+    return time.perf_counter() - start, os.waitstatus_to_exitcode(status)
 
 
 def inside(plan_file: str) -> int:
-    """Run the rounds of every scenario in PLAN_FILE; write the samples next to it."""
+    """Run the rounds of every scenario in PLAN_FILE, in the umockdev session this runs in;
+    write the samples next to it."""
     plan = json.loads(Path(plan_file).read_text())
     work = Path(plan['work'])
     env = {k: v for k, v in os.environ.items()}
     actions, off = Path(ACTIONS), Path(ACTIONS + '.off')
     samples = {}
     for scenario in plan['scenarios']:
-        command = ['umockdev-run', '-d', plan['umockdev'], '--', 'python3', plan['testbed_exec'],
-                   plan['drivers'], '--', 'dnf5', *scenario['options'], '-C', '--assumeno',
-                   *scenario['args']]
+        command = ['dnf5', *scenario['options'], '-C', '--assumeno', *scenario['args']]
+        if scenario['first_listing']:
+            Path(KEPT_LISTING).unlink(missing_ok=True)
         shown = subprocess.run(command, env=env, capture_output=True, text=True)
         pairs = []
         # without a kernel the difference is a few milliseconds in half a second: more pairs
@@ -80,7 +90,9 @@ def inside(plan_file: str) -> int:
                     off.rename(actions)
                 elif not guard and actions.exists():
                     actions.rename(off)
-                wall, status = _timed(command, env, work / 'measure')
+                if scenario['first_listing']:
+                    Path(KEPT_LISTING).unlink(missing_ok=True)
+                wall, status = _timed(command, env)
                 if status not in (0, 1):
                     raise SystemExit('dnf5 failed (%d): %s' % (status, shown.stderr))
                 result[guard] = wall
@@ -107,6 +119,20 @@ def inside(plan_file: str) -> int:
             subprocess.run(['python3', '-c', code], check=True)
             walls.append(time.perf_counter() - start)
         pieces[name] = round(statistics.median(walls) * 1000, 1)
+    # the device listing in-process: asking libudev, and reading the listing kept
+    listing = ('import sys, time; sys.path.insert(0, %r); '
+               'from dnf_kernelsplit import hardware; start = time.perf_counter(); '
+               'found = hardware.discover(); print((time.perf_counter() - start) * 1000); '
+               'assert found.devices, found' % str(Path(plan['gate']).parent))
+    for name, first in (('the device listing, asking libudev', True),
+                        ('the device listing, the one kept', False)):
+        walls = []
+        for _ in range(plan['rounds']):
+            if first:
+                Path(KEPT_LISTING).unlink(missing_ok=True)
+            walls.append(float(subprocess.run(['python3', '-c', listing], check=True,
+                                              capture_output=True, text=True).stdout))
+        pieces[name] = round(statistics.median(walls), 1)
     (work / 'samples.json').write_text(json.dumps({'scenarios': samples, 'pieces': pieces}))
     return 0
 
@@ -206,12 +232,19 @@ def main() -> int:
                  *('%s-%s' % (p, old) for p in packages)], check=True, **mounts)
         sid.run(['depmod', '-b', str(root), old], check=True, **mounts)
         sid.run(['dnf5', *options, 'makecache'], check=True, **mounts)
-        scenarios.append({'name': name, 'options': options, 'args': dnf_args})
+        scenarios.append({'name': name, 'options': options, 'args': dnf_args,
+                          'first_listing': False})
+        if name != 'no kernel':
+            scenarios.append({'name': name + ', first run', 'options': options,
+                              'args': dnf_args, 'first_listing': True})
     plan = {'work': str(work), 'rounds': args.rounds, 'scenarios': scenarios,
             'umockdev': str(work / 'host.umockdev'), 'drivers': str(work / 'host.drivers'),
             'testbed_exec': str(TESTBED_EXEC), 'gate': str(package / 'kernelsplit-dnf5-guard')}
     (work / 'plan.json').write_text(json.dumps(plan))
-    sid.run(['python3', str(Path(__file__).resolve()), '--inside', str(work / 'plan.json')],
+    # One umockdev session for every run: one boot of the machine, its uevent count still.
+    sid.run(['umockdev-run', '-d', plan['umockdev'], '--', 'python3', plan['testbed_exec'],
+             '--uevent-seqnum=%d' % UEVENT_SEQNUM, plan['drivers'], '--',
+             'python3', str(Path(__file__).resolve()), '--inside', str(work / 'plan.json')],
             check=True, timeout=7200, **mounts)
     samples = json.loads((work / 'samples.json').read_text())
 
@@ -229,6 +262,13 @@ def main() -> int:
         stops = [l for l in sample['stderr'].splitlines() if 'kernelsplit' in l][:2]
         result.update(system='distro', install=scenario['name'], guard_said=stops)
         figures['runs'].append(result)
+        if scenario['first_listing']:
+            kept = samples['scenarios'][scenario['name'].replace(', first run', '')]['stderr']
+            if [l for l in kept.splitlines() if 'kernelsplit' in l] != \
+                    [l for l in sample['stderr'].splitlines() if 'kernelsplit' in l]:
+                print('%s: the guard said something else with the listing kept:\n%s'
+                      % (scenario['name'], kept))
+                failed = True
         target = TARGET_NO_KERNEL if scenario['name'] == 'no kernel' else TARGET_KERNEL
         failed |= result['overhead_pct'] > target
         print('\n%s: dnf5 %s, median of %d back-to-back pairs:'
