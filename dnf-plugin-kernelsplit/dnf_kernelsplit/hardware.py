@@ -237,13 +237,11 @@ class Discovery(namedtuple('Discovery', [
     __slots__ = ()
 
 
-def discover(buses: Optional[frozenset[str]] = None,
-             kept_in: Optional[str] = None) -> Discovery:
+def discover(buses: Optional[frozenset[str]] = None) -> Discovery:
     """Every device with a modalias on this machine (optionally only on BUSES), or why
-    that cannot be known.  KEPT_IN: where the listing is kept between runs (default:
-    listing_directory(); '' keeps nothing)."""
+    that cannot be known; the listing kept from a run before while it holds."""
     key = listing_key()
-    directory = (listing_directory() if kept_in is None else kept_in) if key else None
+    directory = listing_directory() if key else None
     if directory:
         kept = read_listing(directory, key)
         if kept is not None:
