@@ -319,9 +319,10 @@ def _first_line(path: str) -> str:
 
 
 def listing_key() -> Optional[tuple]:
-    """What says the devices are as they were: the boot, the sysfs mounted (its
-    /sys/devices), and the kernel's count of uevents.  None when one of them cannot be
-    read, or the kernel does not count binding: the listing is then not kept."""
+    """What says the devices are as they were: the boot, the sysfs mounted, and the
+    kernel's count of uevents.  None when one of them cannot be read, or the kernel does
+    not count binding: the listing is then not kept.  The sysfs counts for a /sys that
+    is not the kernel's own, umockdev's emulated machines (each a new directory)."""
     if _release(os.uname().release) < _BIND_UEVENTS_SINCE:
         return None
     try:
@@ -397,10 +398,8 @@ def keep_listing(directory: str, key: tuple, devices: tuple[Device, ...],
                               'messages': messages})
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW |
                      os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+        with open(fd, 'wb') as out:
+            out.write(data)
         os.replace(partial, path)
         return True
     except (OSError, ValueError) as exc:
