@@ -33,15 +33,16 @@ REMOVE_VF = ('sh', 'rm -r "$TESTBED%s"' % VF_SYSFS[len('/sys'):])
 def session(root, host, steps, out_dir, prefix=(), env=None):
     """Run STEPS in one umockdev session of HOST: ('check', NAME) saves that check's
     report in OUT_DIR as NAME, its stderr as NAME.err and what it logged (dnf.log) as
-    NAME.log; ('sh', CODE) runs
-    CODE (TESTBED: the testbed's sysfs).  NAME -> what was saved."""
+    NAME.log; ('dnf', NAME, ARGS...) does the same for another dnf command; ('sh', CODE)
+    runs CODE (TESTBED: the testbed's sysfs).  NAME -> what was saved."""
     out_dir.mkdir(exist_ok=True)
     log = shlex.quote(str(root.root / 'var/log/dnf.log'))
     lines = ['set -e', 'TESTBED="$UMOCKDEV_DIR/sys"']
     for step in steps:
-        if step[0] == 'check':
+        if step[0] in ('check', 'dnf'):
             saved = shlex.quote(str(out_dir / step[1]))
-            command = root.dnf_command('kernelsplit', 'check', '--json')
+            command = root.dnf_command(*(step[2:] if step[0] == 'dnf' else
+                                         ('kernelsplit', 'check', '--json')))
             lines.append('rm -f %s 2>/dev/null || true' % log)
             lines.append('%s > %s 2> %s.err || true' % (shlex.join(command), saved, saved))
             lines.append('cat %s > %s.log 2>/dev/null || true' % (log, saved))
@@ -75,6 +76,31 @@ def test_the_listing_is_kept_until_the_kernel_announces_a_change(make_root, tmp_
         in out['unannounced.log'], out['unannounced.log']
     assert slots(out['announced']) == slots(out['first']) - {VF}
     assert '10 devices listed, kept in %s (uevent 4712)' % KEPT in out['announced.log']
+
+
+def test_the_transaction_hook_reads_the_kept_listing(make_root, tmp_path):
+    """dnf 4's hook (its background child) as the check: the kept listing while the count
+    stands, a new one when the kernel counts a change."""
+    root = make_root('mono-split')
+    root.install('kernel-6.8.0-1.x86_64')
+    upgrade = ('-v', '--assumeno', 'upgrade')
+    out = session(root, Host('baremetal-sriov', uevent_seqnum=300), [
+        ('dnf', 'first', *upgrade),
+        ('dnf', 'second', *upgrade),
+        REMOVE_VF,
+        ('dnf', 'unannounced', *upgrade),
+        ('sh', 'echo 301 > "$TESTBED/kernel/uevent_seqnum"'),
+        ('dnf', 'announced', *upgrade),
+    ], tmp_path / 'out')
+
+    def added(name):
+        return [line for line in out[name].splitlines() if line.startswith('kernelsplit: adding')]
+    assert added('first') and added('first') == added('second') == added('unannounced')
+    assert 'devices listed, kept in %s (uevent 300)' % KEPT in out['first.log']
+    for name in ('second', 'unannounced'):
+        assert 'devices as listed before, kept in %s (uevent 300)' % KEPT in out[name + '.log']
+    assert VF in ''.join(added('unannounced')) and VF not in ''.join(added('announced'))
+    assert 'devices listed, kept in %s (uevent 301)' % KEPT in out['announced.log']
 
 
 def test_what_listing_said_is_said_again_when_the_listing_is_reused(make_root, tmp_path):
