@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import marshal
 import os
+import stat
 from collections import namedtuple
 
 TYPE_CHECKING = False
@@ -349,6 +350,7 @@ def _ours(status: os.stat_result) -> bool:
     return status.st_uid == os.geteuid() and not status.st_mode & 0o022
 
 
+
 def read_listing(directory: str, key: tuple) -> Optional[tuple[tuple[Device, ...],
                                                                list[tuple[int, str]]]]:
     """(devices, what listing them said) as kept in DIRECTORY under KEY; None when there
@@ -356,13 +358,15 @@ def read_listing(directory: str, key: tuple) -> Optional[tuple[tuple[Device, ...
     try:
         if not _ours(os.stat(directory)):
             return None
+        # O_NONBLOCK: a FIFO in its place would otherwise wait for a writer forever
         fd = os.open(os.path.join(directory, LISTING_FILE),
-                     os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
     try:
         status = os.fstat(fd)
-        if not _ours(status) or status.st_size > _LISTING_MAX_BYTES:
+        if not _ours(status) or not stat.S_ISREG(status.st_mode) or \
+                status.st_size > _LISTING_MAX_BYTES:
             return None
         data = os.read(fd, status.st_size + 1)
     except OSError:
@@ -397,7 +401,7 @@ def keep_listing(directory: str, key: tuple, devices: tuple[Device, ...],
         data = marshal.dumps({'key': key, 'devices': [tuple(d) for d in devices],
                               'messages': messages})
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW |
-                     os.O_CLOEXEC, 0o600)
+                     os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
         with open(fd, 'wb') as out:
             out.write(data)
         os.replace(partial, path)
